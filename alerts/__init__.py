@@ -1,0 +1,1 @@
+"""The filter (rules, gazetteer, verdicts) and alert delivery (outbox, channels)."""

@@ -1,0 +1,72 @@
+"""The filter's answer for one item: whether to alert, and why."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class EntityHit:
+    """A gazetteer entity found in the text."""
+
+    #: ``place``, ``prison``, ``gang``, ``person`` or ``institution``.
+    kind: str
+    #: The entity's canonical name, e.g. ``Mirebalais``.
+    name: str
+    #: The alias as written in the text.
+    surface: str
+    #: Character offsets of the first mention in the classified text.
+    start: int
+    end: int
+    #: Department for places and prisons (e.g. ``Centre``), else ``None``.
+    department: str | None = None
+    #: ``(latitude, longitude)`` for places and prisons, else ``None``.
+    coordinates: tuple[float, float] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """A rule term that fired, with where it stands in the classified text."""
+
+    category: str
+    #: The rule term (or group name) that matched.
+    term: str
+    #: The text as written.
+    surface: str
+    start: int
+    end: int
+    #: What the match contributed: its weight (negative for a subtracting term).
+    weight: float
+
+
+@dataclass(frozen=True, slots=True)
+class Figure:
+    """A number stated in the text, e.g. 500 inmates freed."""
+
+    #: ``freed``, ``killed``, ``kidnapped`` or ``injured``.
+    kind: str
+    value: int
+    #: True where the text says "more than", "at least", "plus de", ...
+    at_least: bool
+    surface: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """Alert or not, the categories that fired, and the evidence for them."""
+
+    alert: bool
+    categories: tuple[str, ...] = ()
+    score: float = 0.0
+    entities: tuple[EntityHit, ...] = ()
+    evidence: tuple[Evidence, ...] = ()
+    figures: tuple[Figure, ...] = ()
+    #: Why a category did not fire where it nearly did (veto, missing group, low score).
+    notes: tuple[str, ...] = field(default=())
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready form (the ``veye classify`` output shape)."""
+        return asdict(self)

@@ -1,0 +1,146 @@
+"""Feed bytes to ``ArticleData``: feedparser contained behind one function."""
+
+from __future__ import annotations
+
+import calendar
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urljoin
+
+import feedparser
+
+from crawler.errors import ParseError
+from crawler.language import detect
+from crawler.records import ArticleData, Source
+from crawler.text import html_to_text, tidy
+from crawler.urls import canonicalize
+
+__all__ = ["ParsedFeed", "parse_feed"]
+
+#: bozo exceptions that leave the feed whole: feedparser fixed the encoding and went on.
+_SURVIVABLE = (feedparser.CharacterEncodingOverride,)
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedFeed:
+    """What a feed body held."""
+
+    articles: tuple[ArticleData, ...]
+    #: ``rss20``, ``atom10``, ``rss10``, ... as feedparser names it; ``""`` if unknown.
+    version: str
+    title: str
+    warnings: tuple[str, ...]
+
+
+def parse_feed(
+    source: Source, body: bytes, *, url: str, headers: Mapping[str, str] | None = None
+) -> ParsedFeed:
+    """Parse ``body`` as a feed fetched from ``url``.
+
+    A malformed feed keeps the entries that parse (marked ``salvaged``); a body with no
+    entries and an XML error raises :class:`ParseError`."""
+    try:
+        parsed = feedparser.parse(
+            body,
+            response_headers=dict(headers or {}),
+            # We keep plain text only, so HTML is never shown: sanitising is wasted work.
+            sanitize_html=False,
+            resolve_relative_uris=False,
+        )
+    except Exception as e:  # feedparser promises not to raise, but bugs in it must not kill a crawl
+        raise ParseError(f"the feed parser failed: {type(e).__name__}: {e}") from e
+    warnings: list[str] = []
+    salvaged = False
+    if parsed.get("bozo"):
+        exc = parsed.get("bozo_exception")
+        if not isinstance(exc, _SURVIVABLE):
+            if not parsed.entries:
+                raise ParseError(_describe_bozo(exc, body))
+            salvaged = True
+            warnings.append(
+                f"malformed feed ({_short(exc)}); {len(parsed.entries)} entries salvaged"
+            )
+    elif not parsed.entries and not parsed.get("version"):
+        raise ParseError(_describe_bozo(None, body))
+    articles = []
+    for entry in parsed.entries:
+        try:
+            article = _article(source, entry, url, salvaged)
+        except Exception as e:  # one bad entry must not lose the others
+            warnings.append(f"entry skipped: {type(e).__name__}: {e}")
+            continue
+        if article is not None:
+            articles.append(article)
+    feed = parsed.get("feed", {})
+    return ParsedFeed(
+        tuple(articles),
+        str(parsed.get("version") or ""),
+        tidy(str(feed.get("title", ""))),
+        tuple(warnings),
+    )
+
+
+def _article(source: Source, entry: Any, base: str, salvaged: bool) -> ArticleData | None:
+    link = str(entry.get("link") or "").strip()
+    link = urljoin(base, link) if link else ""
+    guid = str(entry.get("id") or "").strip() or None
+    canonical = canonicalize(link) if link else ""
+    if not canonical and not guid:
+        return None
+    title = html_to_text(str(entry.get("title") or ""))
+    summary = html_to_text(str(entry.get("summary") or ""))
+    content = ""
+    for part in entry.get("content") or ():
+        value = html_to_text(str(part.get("value") or ""))
+        if len(value) > len(content):
+            content = value
+    text = content if len(content) > len(summary) else summary
+    if not (title or text):
+        return None
+    authors = tuple(
+        a for a in (str(x.get("name") or "").strip() for x in entry.get("authors") or ()) if a
+    )
+    return ArticleData(
+        source=source.name,
+        url=link or (guid or ""),
+        canonical_url=canonical,
+        guid=guid,
+        title=title,
+        summary=summary,
+        text=text,
+        language=detect(f"{title}\n{text}", source.language),
+        published=_when(entry),
+        authors=authors,
+        salvaged=salvaged,
+    )
+
+
+def _when(entry: Any) -> datetime | None:
+    for key in ("published_parsed", "updated_parsed", "created_parsed"):
+        value = entry.get(key)
+        if isinstance(value, time.struct_time):
+            try:
+                return datetime.fromtimestamp(calendar.timegm(value), UTC)
+            except (OverflowError, ValueError, OSError):
+                continue
+    return None
+
+
+def _short(exc: object) -> str:
+    text = " ".join(str(exc).split()) if exc is not None else "unknown error"
+    return text[:200]
+
+
+def _describe_bozo(exc: object, body: bytes) -> str:
+    head = body.lstrip()[:200].lower()
+    if not head:
+        return "empty response: the server sent no feed"
+    if head.startswith((b"<!doctype html", b"<html")):
+        return (
+            "an HTML page, not a feed: check the URL, or run `veye sources check` "
+            "to look for the site's feed"
+        )
+    return f"not a readable feed: {_short(exc)}"

@@ -1,0 +1,90 @@
+"""Opening the database: engine settings (WAL, busy timeout) and migrations to the head."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Engine
+from sqlalchemy.engine.url import make_url
+
+from storage import fts
+from storage.errors import DatabaseUnavailable
+
+__all__ = ["connect", "current_revision", "head_revision", "include_object", "upgrade"]
+
+_MIGRATIONS = Path(__file__).with_name("migrations")
+#: Seconds a writer waits for another writer's lock before giving up.
+BUSY_TIMEOUT = 30.0
+
+
+def connect(url: str) -> Engine:
+    """An engine for ``url``; for SQLite, creates the parent folder and turns on WAL mode,
+    a busy timeout and foreign keys on every connection."""
+    try:
+        parsed = make_url(url)
+    except sa.exc.ArgumentError as e:
+        raise DatabaseUnavailable(f"not a database URL: {url!r} ({e})") from e
+    kwargs: dict[str, Any] = {}
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        kwargs["connect_args"] = {"timeout": BUSY_TIMEOUT}
+    try:
+        engine = sa.create_engine(url, **kwargs)
+    except (sa.exc.ArgumentError, ImportError) as e:
+        raise DatabaseUnavailable(f"cannot use database {parsed.render_as_string()}: {e}") from e
+    if engine.dialect.name == "sqlite":
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT * 1000)}")
+    cur.execute("PRAGMA foreign_keys=ON")
+    # WAL makes NORMAL durable against application crashes; only a power cut can lose the
+    # last commits, never corrupt the file.
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.close()
+
+
+def include_object(
+    obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
+) -> bool:
+    """For schema comparison: the FTS index is managed by raw DDL, not by the models."""
+    return not (type_ == "table" and name is not None and name.startswith(fts.FTS_TABLE))
+
+
+def _alembic_config(engine: Engine) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(_MIGRATIONS))
+    cfg.attributes["engine"] = engine
+    return cfg
+
+
+def head_revision() -> str | None:
+    script = ScriptDirectory(str(_MIGRATIONS))
+    return script.get_current_head()
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def upgrade(engine: Engine) -> bool:
+    """Bring the schema to the newest migration. Returns whether anything was run."""
+    try:
+        if current_revision(engine) == head_revision():
+            return False
+        command.upgrade(_alembic_config(engine), "head")
+    except sa.exc.OperationalError as e:
+        raise DatabaseUnavailable(f"cannot open or migrate the database: {e.orig}") from e
+    return True

@@ -1,0 +1,22 @@
+"""Errors raised by storage.
+
+::
+
+    StorageError
+    ├── DatabaseUnavailable     the database cannot be opened or migrated
+    └── InvalidSearchQuery      the user's query is not valid search syntax (also a ValueError)
+"""
+
+from __future__ import annotations
+
+
+class StorageError(Exception):
+    """Base of every error raised by ``storage``."""
+
+
+class DatabaseUnavailable(StorageError):
+    """The database cannot be opened, locked, or brought to the current schema."""
+
+
+class InvalidSearchQuery(StorageError, ValueError):
+    """A search query the full-text engine cannot parse."""

@@ -1,0 +1,370 @@
+"""The store: items deduplicated by key, per-source state, and read access."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import fields
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from crawler.records import ArticleData, FetchResult, Validators
+from storage import db
+from storage.records import SaveOutcome, SaveReport, SourceState, StoredArticle, VerdictLike
+from storage.schema import article_sources, articles, runtime, sources
+
+__all__ = ["Store"]
+
+_SOURCE_FIELDS = [f.name for f in fields(SourceState)]
+
+
+class Store:
+    """Reads and writes the veye database. Safe to share within a thread; each method is one
+    transaction."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def open(cls, url: str, *, migrate: bool = True) -> Store:
+        """Connect to ``url`` and, unless told not to, bring the schema up to date."""
+        engine = db.connect(url)
+        if migrate:
+            db.upgrade(engine)
+        return cls(engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- sources ---------------------------------------------------------------------------
+
+    def sync_sources(self, configured: Iterable[tuple[str, str, str]]) -> None:
+        """Make sure each configured ``(name, kind, url)`` has a row; a changed URL forgets the
+        caching headers of the old one."""
+        with self.engine.begin() as conn:
+            known = {
+                r.name: r
+                for r in conn.execute(sa.select(sources.c.name, sources.c.kind, sources.c.url))
+            }
+            for name, kind, url in configured:
+                row = known.get(name)
+                if row is None:
+                    conn.execute(
+                        sources.insert().values(
+                            name=name, kind=kind, url=url, error_count=0, items_total=0
+                        )
+                    )
+                elif row.url != url or row.kind != kind:
+                    conn.execute(
+                        sources.update()
+                        .where(sources.c.name == name)
+                        .values(kind=kind, url=url, etag=None, last_modified=None)
+                    )
+
+    def source_states(self, names: Iterable[str] | None = None) -> list[SourceState]:
+        query = sa.select(sources).order_by(sources.c.name)
+        if names is not None:
+            query = query.where(sources.c.name.in_(list(names)))
+        with self.engine.connect() as conn:
+            return [
+                SourceState(
+                    **{
+                        k: _utc(v) if isinstance(v, datetime) else v
+                        for k, v in row._mapping.items()
+                        if k in _SOURCE_FIELDS
+                    }
+                )
+                for row in conn.execute(query)
+            ]
+
+    def validators(self) -> dict[str, Validators]:
+        with self.engine.connect() as conn:
+            return {
+                r.name: Validators(r.etag, r.last_modified)
+                for r in conn.execute(
+                    sa.select(sources.c.name, sources.c.etag, sources.c.last_modified)
+                )
+            }
+
+    def record_poll(
+        self,
+        result: FetchResult,
+        *,
+        now: datetime,
+        new_items: int = 0,
+        next_poll_at: datetime | None = None,
+    ) -> None:
+        """Store how a poll went: caching headers on success, the error and its count on
+        failure."""
+        values: dict[str, Any] = {
+            "last_poll_at": now,
+            "last_status": result.status,
+            "next_poll_at": next_poll_at,
+        }
+        with self.engine.begin() as conn:
+            if result.error is None:
+                values.update(
+                    last_success_at=now,
+                    failing_since=None,
+                    error_count=0,
+                    etag=result.validators.etag,
+                    last_modified=result.validators.last_modified,
+                )
+                if new_items:
+                    values.update(last_new_at=now, items_total=sources.c.items_total + new_items)
+            else:
+                values.update(
+                    last_error=result.error,
+                    last_error_at=now,
+                    error_count=sources.c.error_count + 1,
+                    failing_since=sa.func.coalesce(sources.c.failing_since, now),
+                )
+            conn.execute(sources.update().where(sources.c.name == result.source).values(**values))
+
+    # -- items -----------------------------------------------------------------------------
+
+    def save(
+        self, items: Sequence[tuple[ArticleData, VerdictLike | None]], *, now: datetime
+    ) -> SaveReport:
+        """Store a batch in one transaction. An item already stored (same key, or same GUID
+        from the same source) is not stored again; a changed one is updated in place."""
+        if not items:
+            return SaveReport()
+        with self.engine.begin() as conn:
+            known = _existing(conn, [a for a, _ in items])
+            carried = _carriers(conn, [row["id"] for row in known.values()])
+            outcomes: list[SaveOutcome] = []
+            for article, verdict in items:
+                row = known.get(article.key) or (
+                    known.get(f"guid:{article.source}:{article.guid}") if article.guid else None
+                )
+                if row is None:
+                    article_id = _insert(conn, article, verdict, now)
+                    row = {
+                        "id": article_id,
+                        "content_hash": article.content_hash,
+                        "source": article.source,
+                    }
+                    known[article.key] = row
+                    if article.guid:
+                        known[f"guid:{article.source}:{article.guid}"] = row
+                    carried.add((article_id, article.source))
+                    outcomes.append(SaveOutcome(article_id, "new"))
+                    continue
+                article_id = row["id"]
+                if (article_id, article.source) not in carried:
+                    conn.execute(
+                        article_sources.insert().values(
+                            article_id=article_id,
+                            source=article.source,
+                            url=article.url,
+                            first_seen_at=now,
+                        )
+                    )
+                    carried.add((article_id, article.source))
+                    outcomes.append(SaveOutcome(article_id, "also"))
+                elif (
+                    row["content_hash"] != article.content_hash and row["source"] == article.source
+                ):
+                    conn.execute(
+                        articles.update()
+                        .where(articles.c.id == article_id)
+                        .values(
+                            title=article.title,
+                            summary=article.summary,
+                            text=article.text,
+                            language=article.language,
+                            content_hash=article.content_hash,
+                            updated_at=now,
+                            revisions=articles.c.revisions + 1,
+                            **_verdict_values(verdict),
+                        )
+                    )
+                    row["content_hash"] = article.content_hash
+                    outcomes.append(SaveOutcome(article_id, "updated"))
+                else:
+                    outcomes.append(SaveOutcome(article_id, "seen"))
+        return SaveReport(tuple(outcomes))
+
+    def unchanged_keys(self, batch: Sequence[ArticleData]) -> set[str]:
+        """Keys in ``batch`` already stored with the same content."""
+        wanted = {a.key: a.content_hash for a in batch}
+        keys = list(wanted)
+        same: set[str] = set()
+        with self.engine.connect() as conn:
+            for i in range(0, len(keys), 500):
+                for r in conn.execute(
+                    sa.select(articles.c.key, articles.c.content_hash).where(
+                        articles.c.key.in_(keys[i : i + 500])
+                    )
+                ):
+                    if wanted[r.key] == r.content_hash:
+                        same.add(r.key)
+        return same
+
+    def get(self, article_id: int) -> StoredArticle | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(articles).where(articles.c.id == article_id)).first()
+            if row is None:
+                return None
+            outlets = tuple(
+                conn.execute(
+                    sa.select(article_sources.c.source)
+                    .where(article_sources.c.article_id == article_id)
+                    .order_by(article_sources.c.first_seen_at)
+                ).scalars()
+            )
+        return to_stored(row._mapping, outlets)
+
+    def count_alerted(self, ids: Sequence[int]) -> int:
+        """How many of ``ids`` the filter flagged."""
+        if not ids:
+            return 0
+        with self.engine.connect() as conn:
+            return int(
+                conn.execute(
+                    sa.select(sa.func.count())
+                    .select_from(articles)
+                    .where(articles.c.id.in_(list(ids)), articles.c.alert.is_(True))
+                ).scalar_one()
+            )
+
+    def count(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(articles)).scalar_one())
+
+    # -- runtime bookkeeping ---------------------------------------------------------------
+
+    def put_runtime(self, key: str, value: Any, *, now: datetime) -> None:
+        with self.engine.begin() as conn:
+            updated = conn.execute(
+                runtime.update().where(runtime.c.key == key).values(value=value, updated_at=now)
+            ).rowcount
+            if not updated:
+                conn.execute(runtime.insert().values(key=key, value=value, updated_at=now))
+
+    def get_runtime(self, key: str) -> tuple[Any, datetime] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(runtime.c.value, runtime.c.updated_at).where(runtime.c.key == key)
+            ).first()
+        return None if row is None else (row.value, _utc(row.updated_at))
+
+
+def _existing(conn: sa.Connection, batch: list[ArticleData]) -> dict[str, dict[str, Any]]:
+    """Rows already stored for the batch, by key and by ``guid:source:guid``."""
+    found: dict[str, dict[str, Any]] = {}
+    cols = (
+        articles.c.id,
+        articles.c.key,
+        articles.c.content_hash,
+        articles.c.source,
+        articles.c.guid,
+    )
+    keys = list({a.key for a in batch})
+    for i in range(0, len(keys), 500):
+        for r in conn.execute(sa.select(*cols).where(articles.c.key.in_(keys[i : i + 500]))):
+            row = dict(r._mapping)
+            found[r.key] = row
+            if r.guid:
+                found[f"guid:{r.source}:{r.guid}"] = row
+    guids = {(a.source, a.guid) for a in batch if a.guid and a.key not in found}
+    for source in {s for s, _ in guids}:
+        wanted = [g for s, g in guids if s == source]
+        for i in range(0, len(wanted), 500):
+            for r in conn.execute(
+                sa.select(*cols).where(
+                    articles.c.source == source, articles.c.guid.in_(wanted[i : i + 500])
+                )
+            ):
+                found[f"guid:{r.source}:{r.guid}"] = dict(r._mapping)
+    return found
+
+
+def _carriers(conn: sa.Connection, ids: list[int]) -> set[tuple[int, str]]:
+    out: set[tuple[int, str]] = set()
+    for i in range(0, len(ids), 500):
+        out.update(
+            (r.article_id, r.source)
+            for r in conn.execute(
+                sa.select(article_sources.c.article_id, article_sources.c.source).where(
+                    article_sources.c.article_id.in_(ids[i : i + 500])
+                )
+            )
+        )
+    return out
+
+
+def _verdict_values(verdict: VerdictLike | None) -> dict[str, Any]:
+    if verdict is None:
+        return {"alert": False, "categories": "", "score": 0.0, "verdict": None}
+    cats = " ".join(verdict.categories)
+    return {
+        "alert": verdict.alert,
+        "categories": f" {cats} " if cats else "",
+        "score": float(verdict.score),
+        "verdict": verdict.to_dict(),
+    }
+
+
+def _insert(conn: sa.Connection, a: ArticleData, verdict: VerdictLike | None, now: datetime) -> int:
+    inserted = conn.execute(
+        articles.insert()
+        .returning(articles.c.id)
+        .values(
+            key=a.key,
+            source=a.source,
+            url=a.url,
+            canonical_url=a.canonical_url,
+            guid=a.guid,
+            title=a.title,
+            summary=a.summary,
+            text=a.text,
+            language=a.language,
+            published_at=a.published,
+            authors=list(a.authors),
+            content_hash=a.content_hash,
+            first_seen_at=now,
+            updated_at=now,
+            revisions=0,
+            salvaged=a.salvaged,
+            **_verdict_values(verdict),
+        )
+    )
+    article_id = int(inserted.scalar_one())
+    conn.execute(
+        article_sources.insert().values(
+            article_id=article_id, source=a.source, url=a.url, first_seen_at=now
+        )
+    )
+    return article_id
+
+
+def to_stored(row: Any, outlets: tuple[str, ...] = ()) -> StoredArticle:
+    """A :class:`StoredArticle` from an ``articles`` row mapping."""
+    return StoredArticle(
+        id=row["id"],
+        key=row["key"],
+        source=row["source"],
+        url=row["url"],
+        title=row["title"],
+        summary=row["summary"],
+        text=row["text"],
+        language=row["language"],
+        published_at=_utc(row["published_at"]),
+        first_seen_at=_utc(row["first_seen_at"]),
+        alert=bool(row["alert"]),
+        categories=tuple(row["categories"].split()),
+        score=row["score"],
+        verdict=row["verdict"],
+        outlets=outlets or (row["source"],),
+    )
+
+
+def _utc(value: datetime | None) -> Any:
+    """SQLite hands datetimes back naive; everything we store is UTC."""
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value

@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from crawler.errors import ParseError
+from crawler.feeds import parse_feed
+from crawler.records import Source
+from tests.conftest import feed_bytes
+
+SRC = Source("test", "feed", "https://nouvelles.example/feed", language="fr")
+
+
+def test_rss20_entries_become_articles() -> None:
+    parsed = parse_feed(SRC, feed_bytes("rss20.xml"), url="https://nouvelles.example/feed")
+    assert parsed.version == "rss20"
+    assert len(parsed.articles) == 3
+    first = parsed.articles[0]
+    assert first.title.startswith("Évasion à la prison civile de Mirebalais")
+    assert first.canonical_url == "https://nouvelles.example/2024/03/evasion-mirebalais"
+    assert first.guid == "nouvelles-1001"
+    assert first.published == datetime(2024, 3, 4, 15, 15, tzinfo=UTC)
+    assert first.authors == ("Rédaction",)
+    assert first.language == "fr"
+    # The longer content:encoded wins over the description; markup and scripts are gone.
+    assert "Plus de 500 détenus" in first.text
+    assert "alert(1)" not in first.text
+    assert "<" not in first.text
+    assert first.summary.startswith("Des bandits armés ont attaqué")
+    assert not first.salvaged
+    assert parsed.warnings == ()
+
+
+def test_atom_entries_become_articles() -> None:
+    parsed = parse_feed(SRC, feed_bytes("atom.xml"), url="https://desk.example/feed")
+    assert parsed.version == "atom10"
+    a = parsed.articles[0]
+    assert a.canonical_url == "https://desk.example/2024/04/02/cabaret-attack/"
+    assert a.guid == "tag:desk.example,2024:cabaret-attack"
+    assert a.published == datetime(2024, 4, 2, 11, 0, tzinfo=UTC)
+    assert a.language == "en"
+    assert "Viv Ansanm" in a.text
+
+
+def test_rdf_in_latin1_is_decoded_and_creole_detected() -> None:
+    parsed = parse_feed(SRC, feed_bytes("rdf.xml"), url="https://ansanm.example/rss")
+    assert parsed.version == "rss10"
+    (a,) = parsed.articles
+    assert a.title == "Bandi yo atake komin Kabarè, plizyè moun mouri"
+    assert a.language == "ht"
+
+
+def test_a_broken_feed_keeps_what_parses_and_says_so() -> None:
+    parsed = parse_feed(SRC, feed_bytes("broken.xml"), url="https://casse.example/feed")
+    assert next(a.title for a in parsed.articles) == "Attaque armée à Solino"
+    assert all(a.salvaged for a in parsed.articles)
+    assert any("malformed feed" in w for w in parsed.warnings)
+
+
+def test_an_html_page_is_a_clear_error() -> None:
+    with pytest.raises(ParseError, match="an HTML page, not a feed"):
+        parse_feed(SRC, feed_bytes("html-page.html"), url="https://casse.example/")
+
+
+def test_an_empty_body_is_a_clear_error() -> None:
+    with pytest.raises(ParseError, match="empty response"):
+        parse_feed(SRC, b"", url="https://casse.example/feed")
+
+
+def test_keys_are_stable_and_hashes_follow_content() -> None:
+    a = parse_feed(SRC, feed_bytes("rss20.xml"), url="https://nouvelles.example/feed").articles
+    b = parse_feed(SRC, feed_bytes("rss20.xml"), url="https://nouvelles.example/feed").articles
+    assert [x.key for x in a] == [x.key for x in b]
+    assert len({x.key for x in a}) == 3
+    changed = feed_bytes("rss20.xml").replace(b"budget rectificatif", b"budget initial")
+    c = parse_feed(SRC, changed, url="https://nouvelles.example/feed").articles
+    assert c[1].key == a[1].key
+    assert c[1].content_hash != a[1].content_hash
+    assert c[0].content_hash == a[0].content_hash

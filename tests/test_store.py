@@ -1,0 +1,154 @@
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from alerts.verdict import Verdict
+from crawler.records import ArticleData, FetchResult, Validators
+from storage import db
+from storage.schema import metadata
+from storage.store import Store
+
+NOW = datetime(2024, 3, 4, 12, 0, tzinfo=UTC)
+
+
+def article(n: int = 1, source: str = "alterpresse", **changes: object) -> ArticleData:
+    base = ArticleData(
+        source=source,
+        url=f"https://example.org/{n}",
+        canonical_url=f"https://example.org/{n}",
+        guid=f"g{n}",
+        title=f"Titre {n}",
+        summary="Résumé",
+        text=f"Texte de l'article {n}",
+        language="fr",
+        published=NOW,
+        authors=("A",),
+    )
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    s = Store.open(f"sqlite:///{tmp_path}/v.db")
+    yield s  # type: ignore[misc]
+    s.close()
+
+
+def test_the_database_is_a_wal_file_with_the_full_schema(store: Store, tmp_path: Path) -> None:
+    raw = sqlite3.connect(tmp_path / "v.db")
+    assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    tables = {r[0] for r in raw.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"articles", "article_sources", "sources", "articles_fts", "alembic_version"} <= tables
+    raw.close()
+
+
+def test_migrations_match_the_models(store: Store) -> None:
+    """Every model change needs a migration: the migrated schema equals the declared one."""
+    with store.engine.connect() as conn:
+        ctx = MigrationContext.configure(conn, opts={"include_object": db.include_object})
+        diff = compare_metadata(ctx, metadata)
+    assert diff == []
+    assert db.current_revision(store.engine) == db.head_revision()
+
+
+def test_an_item_seen_again_is_stored_once(store: Store) -> None:
+    first = store.save([(article(1), None), (article(2), None)], now=NOW)
+    assert [o.status for o in first.outcomes] == ["new", "new"]
+    again = store.save([(article(1), None), (article(2), None)], now=NOW)
+    assert [o.status for o in again.outcomes] == ["seen", "seen"]
+    assert store.count() == 2
+
+
+def test_the_same_guid_with_a_new_url_is_the_same_item(store: Store) -> None:
+    store.save([(article(1), None)], now=NOW)
+    moved = article(1, url="https://example.org/new-1", canonical_url="https://example.org/new-1")
+    report = store.save([(moved, None)], now=NOW)
+    assert report.outcomes[0].status == "seen"
+    assert store.count() == 1
+
+
+def test_an_edit_updates_in_place_and_is_searchable(store: Store) -> None:
+    from storage.search import search
+
+    (o,) = store.save([(article(1), None)], now=NOW).outcomes
+    edited = article(1, text="Texte corrigé: évasion confirmée")
+    verdict = Verdict(alert=True, categories=("prison_break",), score=2.5)
+    report = store.save([(edited, verdict)], now=NOW)
+    assert report.outcomes[0].status == "updated"
+    stored = store.get(o.article_id)
+    assert stored is not None
+    assert stored.text == "Texte corrigé: évasion confirmée"
+    assert stored.alert
+    assert stored.categories == ("prison_break",)
+    assert [h.article.id for h in search(store.engine, "evasion")] == [o.article_id]
+    assert search(store.engine, "Texte de l'article") == []
+
+
+def test_another_outlet_carrying_the_same_url_is_recorded(store: Store) -> None:
+    (o,) = store.save([(article(1), None)], now=NOW).outcomes
+    report = store.save([(article(1, source="haitilibre"), None)], now=NOW)
+    assert report.outcomes[0].status == "also"
+    stored = store.get(o.article_id)
+    assert stored is not None
+    assert stored.outlets == ("alterpresse", "haitilibre")
+
+
+def test_duplicates_within_one_batch_are_stored_once(store: Store) -> None:
+    report = store.save([(article(1), None), (article(1), None)], now=NOW)
+    assert [o.status for o in report.outcomes] == ["new", "seen"]
+    assert store.count() == 1
+
+
+def test_unchanged_keys(store: Store) -> None:
+    store.save([(article(1), None), (article(2), None)], now=NOW)
+    batch = [article(1), article(2, title="Changed"), article(3)]
+    assert store.unchanged_keys(batch) == {article(1).key}
+
+
+def test_poll_health_is_recorded(store: Store) -> None:
+    store.sync_sources([("a", "feed", "https://a.example/feed")])
+    ok = FetchResult("a", (), Validators('"e1"', "Mon, 04 Mar 2024 10:00:00 GMT"), 200)
+    store.record_poll(ok, now=NOW, new_items=3)
+    (st,) = store.source_states(["a"])
+    assert st.etag == '"e1"'
+    assert st.last_success_at == NOW
+    assert st.items_total == 3
+    assert st.failing_since is None
+    bad = FetchResult("a", (), status=500, error="HTTP 500")
+    later = NOW.replace(hour=13)
+    store.record_poll(bad, now=later)
+    store.record_poll(bad, now=later.replace(hour=14))
+    (st,) = store.source_states(["a"])
+    assert st.error_count == 2
+    assert st.failing_since == later
+    assert st.last_error == "HTTP 500"
+    assert st.etag == '"e1"'  # a failure keeps the validators of the last success
+    store.record_poll(ok, now=later.replace(hour=15))
+    (st,) = store.source_states(["a"])
+    assert st.error_count == 0
+    assert st.failing_since is None
+
+
+def test_a_changed_source_url_forgets_its_validators(store: Store) -> None:
+    store.sync_sources([("a", "feed", "https://a.example/feed")])
+    store.record_poll(FetchResult("a", (), Validators('"e1"', None), 200), now=NOW)
+    store.sync_sources([("a", "feed", "https://a.example/rss")])
+    assert store.validators()["a"] == Validators(None, None)
+
+
+def test_a_second_connection_reads_while_one_writes(store: Store, tmp_path: Path) -> None:
+    store.save([(article(1), None)], now=NOW)
+    reader = db.connect(f"sqlite:///{tmp_path}/v.db")
+    with store.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE articles SET title='x'"))
+        with reader.connect() as rconn:  # WAL: readers are not blocked by the open write
+            assert rconn.execute(sa.text("SELECT count(*) FROM articles")).scalar() == 1
+    reader.dispose()

@@ -1,0 +1,276 @@
+"""``config.yaml`` loaded and validated into frozen settings.
+
+Every problem is reported with the key path and the line it was written on; nothing here
+raises anything but :class:`~veye.errors.ConfigError` to its callers."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from crawler.fetch import FetchSettings
+from crawler.records import Source
+from veye.errors import ConfigError
+from veye.units import parse_duration, parse_size
+from veye.yaml_source import LoadedYaml, expand_env, format_path, load_yaml
+
+__all__ = ["DEFAULT_CONFIG", "Settings", "find_config", "load_settings", "parse_settings"]
+
+DEFAULT_CONFIG = "config.yaml"
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+Size = Annotated[int, BeforeValidator(parse_size)]
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,99}$")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class StorageSettings(_Model):
+    #: SQLAlchemy URL. A relative SQLite path is taken from the config file's folder.
+    url: str = "sqlite:///veye.db"
+
+
+class CrawlSettings(_Model):
+    user_agent: str = "veye/0.1 (+https://github.com/veye-news/veye)"
+    #: Total deadline per request, redirects and body included.
+    timeout: Duration = 20.0
+    #: Largest body accepted, after decompression.
+    max_bytes: Size = 15_000_000
+    per_host_concurrency: int = Field(2, ge=1, le=16)
+    #: Sources polled at once in one crawl.
+    concurrency: int = Field(16, ge=1, le=256)
+    obey_robots: bool = True
+    #: Fetch the article page when a feed carries only a summary.
+    full_text: bool = True
+
+    def fetch_settings(self) -> FetchSettings:
+        return FetchSettings(
+            user_agent=self.user_agent,
+            timeout=self.timeout,
+            max_bytes=self.max_bytes,
+            per_host_concurrency=self.per_host_concurrency,
+        )
+
+
+class SourceSettings(_Model):
+    name: str
+    url: str
+    kind: Literal["feed", "spider", "sitemap"] = "feed"
+    interval: Duration = 900.0
+    language: str | None = None
+    enabled: bool = True
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not _NAME.match(v):
+            raise ValueError("use lowercase letters, digits, '-', '_' or '.', e.g. alterpresse")
+        return v
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if not re.match(r"^https?://[^\s/]+", v):
+            raise ValueError("must be an http:// or https:// URL")
+        return v
+
+    def to_source(self) -> Source:
+        return Source(
+            name=self.name,
+            kind=self.kind,
+            url=self.url,
+            interval=self.interval,
+            language=self.language,
+            options=dict(self.options),
+        )
+
+
+class EmailChannel(_Model):
+    name: str
+    type: Literal["email"]
+    enabled: bool = True
+    host: str
+    port: int = Field(587, ge=1, le=65535)
+    #: ``starttls`` upgrades a plain connection; ``tls`` is implicit TLS (port 465); ``none``
+    #: sends in clear and is only allowed to a loopback server.
+    security: Literal["starttls", "tls", "none"] = "starttls"
+    username: str | None = None
+    password: str | None = None
+    password_file: str | None = None
+    from_: str = Field(alias="from")
+    to: list[str] = Field(min_length=1)
+    timeout: Duration = 30.0
+
+
+class WebhookChannel(_Model):
+    name: str
+    type: Literal["webhook"]
+    enabled: bool = True
+    url: str
+    secret: str | None = None
+    secret_file: str | None = None
+    #: ``veye`` (the documented JSON schema) or ``slack`` (a Slack-compatible text payload).
+    payload: Literal["veye", "slack"] = "veye"
+    timeout: Duration = 10.0
+
+
+Channel = Annotated[EmailChannel | WebhookChannel, Field(discriminator="type")]
+
+
+class RouteSettings(_Model):
+    categories: list[str] = Field(min_length=1)
+    channels: list[str] = Field(min_length=1)
+    mode: Literal["immediate", "digest"] = "immediate"
+
+
+class AlertSettings(_Model):
+    channels: list[Channel] = Field(default_factory=list)
+    routes: list[RouteSettings] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _routes_name_channels(self) -> AlertSettings:
+        names = [c.name for c in self.channels]
+        dupes = {n for n in names if names.count(n) > 1}
+        if dupes:
+            raise ValueError(f"channel names must be unique: {', '.join(sorted(dupes))}")
+        for route in self.routes:
+            for name in route.channels:
+                if name not in names:
+                    raise ValueError(
+                        f"a route names channel {name!r}, which is not defined "
+                        f"(defined: {', '.join(names) or 'none'})"
+                    )
+        return self
+
+
+class Settings(_Model):
+    storage: StorageSettings = Field(default_factory=lambda: StorageSettings())
+    crawl: CrawlSettings = Field(default_factory=lambda: CrawlSettings())
+    sources: list[SourceSettings] = Field(default_factory=list)
+    #: ``default`` (the shipped rules), a path, or the rule set written inline.
+    rules: dict[str, Any] | str | None = None
+    #: ``default`` (the shipped Haiti gazetteer) or a path.
+    gazetteer: str | None = None
+    alerts: AlertSettings = Field(default_factory=lambda: AlertSettings())
+    #: Folder of the config file: relative paths in it are taken from there.
+    base_dir: Path = Field(default=Path("."), exclude=True)
+
+    @model_validator(mode="after")
+    def _unique_sources(self) -> Settings:
+        names = [s.name for s in self.sources]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"source names must be unique: {', '.join(dupes)}")
+        return self
+
+    def active_sources(self) -> list[Source]:
+        return [s.to_source() for s in self.sources if s.enabled]
+
+    def database_url(self) -> str:
+        url = self.storage.url
+        prefix = "sqlite:///"
+        if url.startswith(prefix) and not url.startswith(prefix + "/"):
+            rest = url[len(prefix) :]
+            if rest and rest != ":memory:":
+                return prefix + str((self.base_dir / rest).resolve())
+        return url
+
+
+def find_config(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """The config file to use: ``--config``, then ``$VEYE_CONFIG``, then ``./config.yaml``."""
+    chosen = explicit or os.environ.get("VEYE_CONFIG") or DEFAULT_CONFIG
+    return Path(chosen)
+
+
+def load_settings(
+    path: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None
+) -> Settings:
+    """Read, fill ``${ENV}`` references in, and validate a config file."""
+    config_path = find_config(path)
+    try:
+        text = config_path.read_text(encoding="utf-8")
+    except FileNotFoundError as e:
+        raise ConfigError(
+            f"{config_path}: no such config file; pass --config PATH, set "
+            f"VEYE_CONFIG, or run `veye init` to write one"
+        ) from e
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{config_path}: cannot read config: {e}") from e
+    return parse_settings(
+        text, origin=str(config_path), base_dir=config_path.resolve().parent, env=env
+    )
+
+
+def parse_settings(
+    text: str,
+    *,
+    origin: str = "config",
+    base_dir: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> Settings:
+    loaded = load_yaml(text, origin)
+    data = loaded.data if loaded.data is not None else {}
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"{origin}: the config must be a mapping of keys "
+            "(storage, crawl, sources, rules, gazetteer, alerts)"
+        )
+    data = expand_env(loaded, env)
+    try:
+        return Settings.model_validate({**data, "base_dir": base_dir or Path(".")})
+    except ValidationError as e:
+        raise ConfigError(_describe(e, loaded)) from e
+
+
+def _describe(error: ValidationError, loaded: LoadedYaml) -> str:
+    lines = []
+    for err in error.errors():
+        path = _yaml_path(err["loc"], loaded)
+        where = loaded.where(path)
+        message = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            message = "unknown key (check its spelling and indentation)"
+        elif err["type"] == "missing":
+            message = "required key is missing"
+        lines.append(f"{where}: {format_path(path) or 'config'}: {message}")
+    return (
+        lines[0]
+        if len(lines) == 1
+        else f"{len(lines)} problems in the config:\n  " + "\n  ".join(lines)
+    )
+
+
+#: Parts of pydantic's error locations that name a union member, not a key.
+_UNION_TAGS = frozenset({"email", "webhook", "function-after"})
+
+
+def _yaml_path(loc: tuple[Any, ...], loaded: LoadedYaml) -> tuple[str | int, ...]:
+    """Pydantic's location without the parts YAML never had (union tags like ``email``)."""
+    path: tuple[str | int, ...] = ()
+    for part in loc:
+        candidate = (*path, part if isinstance(part, int) else str(part))
+        if candidate in loaded.lines or isinstance(part, int):
+            path = candidate
+        elif part == "from_":
+            path = (*path, "from")
+        elif part not in _UNION_TAGS and not any(
+            k[: len(candidate)] == candidate for k in loaded.lines
+        ):
+            # Not written in the file, but a key the user must add: name it.
+            path = candidate
+    return path
