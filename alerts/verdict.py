@@ -36,7 +36,9 @@ class Evidence:
     surface: str
     start: int
     end: int
-    #: What the match contributed: its weight (negative for a subtracting term).
+    #: What the match contributed: its weight (negative for a subtracting term, 0 for a
+    #: vetoing one; ``term`` is then the negative's term and ``notes`` names the veto).
+    #: A gazetteer entity adding to a score has ``term`` = ``"kind:Name"``.
     weight: float
 
 
@@ -56,7 +58,14 @@ class Figure:
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
-    """Alert or not, the categories that fired, and the evidence for them."""
+    """Alert or not, the categories that fired, and the evidence for them.
+
+    Every offset (``start``/``end`` of :class:`EntityHit`, :class:`Evidence` and
+    :class:`Figure`) indexes into the classified string ``title + "\n\n" + text``
+    (see :func:`alerts.classify.document`), so ``doc[e.start:e.end] == e.surface``.
+    ``score`` is the highest score among the categories that fired, or among all
+    categories when none did.
+    """
 
     alert: bool
     categories: tuple[str, ...] = ()

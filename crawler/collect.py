@@ -1,32 +1,70 @@
-"""One poll of many sources at once; each source's failure stays its own."""
+"""One poll of many sources at once; each source's failure stays its own.
+
+Feeds are fetched and parsed here (with full text for summary-only items); spiders and
+sitemaps run through Scrapy in a child process each (:mod:`crawler.spider_process`)."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Mapping
+from dataclasses import dataclass, replace
 
+from crawler.article import Wanted, add_full_text
 from crawler.errors import CrawlError, FetchError
 from crawler.feeds import parse_feed
 from crawler.fetch import Fetcher
 from crawler.records import FetchResult, Source, Validators
+from crawler.spider_process import run_spider
+from crawler.urls import canonicalize
 
-__all__ = ["collect", "poll_feed"]
+__all__ = ["FEED_ACCEPT", "CollectOptions", "KnownKeys", "collect", "poll_feed"]
 
 FEED_ACCEPT = (
     "application/rss+xml, application/atom+xml, application/rdf+xml, "
     "application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5"
 )
 
+#: The keys a source's items are already stored under (spiders skip those pages).
+KnownKeys = Callable[[Source], Collection[str]]
+
+
+@dataclass(frozen=True, slots=True)
+class CollectOptions:
+    """What a poll does beyond fetching: full text, and the limits of spider runs."""
+
+    #: Fetch the article page when a feed item carries only a summary.
+    full_text: bool = True
+    #: Most article pages fetched per source per poll.
+    full_text_limit: int = 30
+    #: Seconds a spider's child process may run before it is killed.
+    spider_time_limit: float = 300.0
+    #: Spider child processes run at once.
+    spider_concurrency: int = 2
+
 
 async def poll_feed(
-    fetcher: Fetcher, source: Source, validators: Validators | None = None
+    fetcher: Fetcher,
+    source: Source,
+    validators: Validators | None = None,
+    *,
+    options: CollectOptions | None = None,
+    wanted: Wanted | None = None,
 ) -> FetchResult:
-    """Fetch and parse one feed. Never raises for the source's own problems: they come back
-    in ``FetchResult.error``."""
+    """Fetch and parse one feed, then fetch the full text of its summary-only items.
+
+    Never raises for the source's own problems: they come back in ``FetchResult.error``."""
+    options = options or CollectOptions()
     started = time.monotonic()
     try:
-        resp = await fetcher.get(source.url, validators=validators, accept=FEED_ACCEPT)
+        # The feed URL is the user's explicit choice: robots.txt is not consulted for it
+        # (see docs/collection.md); the article pages it links to are fetched politely.
+        resp = await fetcher.get(
+            source.url,
+            validators=validators,
+            accept=FEED_ACCEPT,
+            allow_private=bool(source.options.get("allow_private")),
+        )
     except FetchError as e:
         return FetchResult(
             source.name,
@@ -61,12 +99,24 @@ async def poll_feed(
             final_url=resp.url,
             elapsed=time.monotonic() - started,
         )
+    articles = parsed.articles
+    warnings = parsed.warnings
+    if options.full_text and articles:
+        articles, notes = await add_full_text(
+            fetcher,
+            source,
+            articles,
+            origin=resp.url,
+            wanted=wanted,
+            limit=options.full_text_limit,
+        )
+        warnings += notes
     return FetchResult(
         source.name,
-        parsed.articles,
+        articles,
         resp.validators,
         resp.status,
-        warnings=parsed.warnings,
+        warnings=warnings,
         final_url=resp.url,
         elapsed=time.monotonic() - started,
     )
@@ -78,19 +128,44 @@ async def collect(
     validators: Mapping[str, Validators] | None = None,
     *,
     concurrency: int = 16,
+    options: CollectOptions | None = None,
+    wanted: Wanted | None = None,
+    known_keys: KnownKeys | None = None,
+    polled_urls: Mapping[str, str] | None = None,
 ) -> AsyncIterator[FetchResult]:
-    """Poll ``sources`` with at most ``concurrency`` in flight; yield results as they finish."""
+    """Poll ``sources`` with at most ``concurrency`` in flight; yield results as they finish.
+
+    ``wanted`` chooses the summary-only items worth a page fetch; ``known_keys`` gives the
+    keys a spider need not fetch again; ``polled_urls`` (source name to URL, every
+    configured source) lets a feed that redirects onto another source's URL be reported."""
     validators = validators or {}
+    options = options or CollectOptions()
     gate = asyncio.Semaphore(concurrency)
+    spider_gate = asyncio.Semaphore(options.spider_concurrency)
+    others = {canonicalize(url): name for name, url in (polled_urls or {}).items()}
+
+    async def poll(source: Source) -> FetchResult:
+        if source.kind == "feed":
+            return await poll_feed(
+                fetcher, source, validators.get(source.name), options=options, wanted=wanted
+            )
+        async with spider_gate:
+            return await run_spider(
+                source,
+                fetcher.settings,
+                known_keys(source) if known_keys else (),
+                time_limit=options.spider_time_limit,
+            )
 
     async def one(source: Source) -> FetchResult:
         async with gate:
             try:
-                return await poll_feed(fetcher, source, validators.get(source.name))
+                result = await poll(source)
             except Exception as e:  # a bug in one source's handling must not end the crawl
                 return FetchResult(
                     source.name, (), error=f"internal error: {type(e).__name__}: {e}"
                 )
+        return _note_overlap(source, result, others)
 
     tasks = [asyncio.ensure_future(one(s)) for s in sources]
     try:
@@ -99,3 +174,17 @@ async def collect(
     finally:
         for t in tasks:
             t.cancel()
+
+
+def _note_overlap(source: Source, result: FetchResult, others: Mapping[str, str]) -> FetchResult:
+    """A warning when ``source`` was redirected onto a URL another source already polls."""
+    if not result.final_url or result.final_url == source.url:
+        return result
+    other = others.get(canonicalize(result.final_url))
+    if other is None or other == source.name:
+        return result
+    note = (
+        f"redirected to {result.final_url}, which source {other!r} already polls: "
+        "remove one of the two from the config"
+    )
+    return replace(result, warnings=(*result.warnings, note))

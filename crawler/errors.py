@@ -8,7 +8,9 @@
     │   ├── Timeout           the total deadline passed
     │   ├── HTTPStatusError   the server answered 4xx/5xx
     │   └── BlockedURL        a scheme or address we refuse to fetch
-    └── ParseError            a body that is not a feed we can read
+    │       └── RobotsDisallowed   the site's robots.txt says no
+    ├── ParseError            a body that is not a feed we can read
+    └── SpiderError           a spider's child process failed, hung or spoke garbage
 """
 
 from __future__ import annotations
@@ -47,3 +49,11 @@ class BlockedURL(FetchError):
 
 class ParseError(CrawlError):
     """The body is not a feed we can read."""
+
+
+class RobotsDisallowed(BlockedURL):
+    """The site's robots.txt does not let us fetch this URL (or could not be read)."""
+
+
+class SpiderError(CrawlError):
+    """A spider's child process failed, hung, or wrote something we cannot read."""

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import calendar
+import html
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -16,7 +18,7 @@ from crawler.errors import ParseError
 from crawler.language import detect
 from crawler.records import ArticleData, Source
 from crawler.text import html_to_text, tidy
-from crawler.urls import canonicalize
+from crawler.urls import canonicalize, choose_article_url, is_amp, is_news_search_link
 
 __all__ = ["ParsedFeed", "parse_feed"]
 
@@ -87,6 +89,8 @@ def _article(source: Source, entry: Any, base: str, salvaged: bool) -> ArticleDa
     link = str(entry.get("link") or "").strip()
     link = urljoin(base, link) if link else ""
     guid = str(entry.get("id") or "").strip() or None
+    if link and (is_news_search_link(link) or is_amp(link)):
+        link = choose_article_url(link, _alternatives(entry, base))
     canonical = canonicalize(link) if link else ""
     if not canonical and not guid:
         return None
@@ -116,6 +120,27 @@ def _article(source: Source, entry: Any, base: str, salvaged: bool) -> ArticleDa
         authors=authors,
         salvaged=salvaged,
     )
+
+
+def _alternatives(entry: Any, base: str) -> list[str]:
+    """Other URLs the entry gives for itself: extra links, a permalink GUID, and the anchors
+    of its description (where news-search feeds put the publisher's link)."""
+    found: list[str] = []
+    for item in entry.get("links") or ():
+        href = str(item.get("href") or "").strip()
+        if href and item.get("rel", "alternate") in ("alternate", "canonical"):
+            found.append(urljoin(base, href))
+    guid = str(entry.get("id") or "").strip()
+    if guid.startswith(("http://", "https://")):
+        found.append(guid)
+    for field in ("summary", "description"):
+        found.extend(
+            urljoin(base, html.unescape(h)) for h in _HREF.findall(str(entry.get(field) or ""))
+        )
+    return found
+
+
+_HREF = re.compile(r"""<a\s[^>]*?href\s*=\s*["']([^"']+)["']""", re.IGNORECASE)
 
 
 def _when(entry: Any) -> datetime | None:

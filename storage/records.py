@@ -62,6 +62,30 @@ class SaveReport:
 
 
 @dataclass(frozen=True, slots=True)
+class ClusterChange:
+    """What storing an item did to its cluster: what alert delivery decides on."""
+
+    cluster_id: int
+    article_id: int
+    #: ``new`` (the item started the cluster), ``joined`` (a new item joined it), ``outlet``
+    #: (a known item was carried by one more outlet), ``updated`` (an item's content changed).
+    kind: str
+    #: The cluster's state after the change.
+    alert: bool
+    categories: tuple[str, ...]
+    outlets: int
+    #: Whether this change made the cluster alert (it did not before).
+    became_alert: bool = False
+    #: Distinct outlets before the change (equal to ``outlets`` when it added none).
+    previous_outlets: int = 0
+    #: Items in the cluster after the change.
+    items: int = 1
+    #: For ``new`` and ``joined``: ``start``, ``copy`` (near-duplicate text) or ``event``
+    #: (same category, place and time window); empty for the other kinds.
+    via: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class StoredArticle:
     """One stored item."""
 
@@ -91,3 +115,45 @@ class SearchHit:
     #: A passage around the match, with matches wrapped in ``[`` and ``]``.
     snippet: str
     rank: float
+    #: The item's cluster (``None`` for an item stored without clustering), its size and its
+    #: distinct outlets; with results grouped by cluster, how many of its items matched.
+    cluster_id: int | None = None
+    cluster_items: int = 1
+    cluster_outlets: int = 1
+    matched: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterInfo:
+    """One story or event as stored."""
+
+    id: int
+    title: str
+    created_at: datetime
+    updated_at: datetime
+    #: When its first report was published (else first seen).
+    event_at: datetime | None
+    alert: bool
+    categories: tuple[str, ...]
+    items: int
+    outlets: int
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterMember:
+    """An item of a cluster and how it got there."""
+
+    article: StoredArticle
+    #: ``start``, ``copy`` or ``event``.
+    via: str
+    #: Estimated Jaccard similarity to the item it copies (``copy`` only).
+    similarity: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterDetail:
+    """A cluster with its items (oldest first) and every outlet that carried one."""
+
+    cluster: ClusterInfo
+    members: tuple[ClusterMember, ...]
+    outlets: tuple[str, ...]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -11,10 +12,14 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
+    PrimaryKeyConstraint,
+    SmallInteger,
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 
 metadata = MetaData(
@@ -48,6 +53,28 @@ sources = Table(
     Column("items_total", Integer, nullable=False, default=0),
 )
 
+#: One row per story or event: copies and reports of the same event join one cluster, and
+#: alerts are owed per cluster, not per item.
+clusters = Table(
+    "clusters",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    #: Title of the item that started it.
+    Column("title", Text, nullable=False),
+    #: True once any item in it alerted; categories are the union of its items'.
+    Column("alert", Boolean, nullable=False, default=False),
+    Column("categories", Text, nullable=False, default=""),
+    Column("items", Integer, nullable=False, default=0),
+    #: Distinct outlets that carried any of its items.
+    Column("outlets", Integer, nullable=False, default=0),
+    #: When the item that started it was published (else first seen): reports of the same
+    #: event join only within the configured window of this time.
+    Column("event_at", DateTime(timezone=True)),
+    Index("ix_clusters_updated_at", "updated_at"),
+)
+
 #: One row per distinct item (unique ``key``), with the filter's verdict.
 articles = Table(
     "articles",
@@ -75,6 +102,11 @@ articles = Table(
     Column("categories", Text, nullable=False, default=""),
     Column("score", Float, nullable=False, default=0.0),
     Column("verdict", JSON),
+    Column("cluster_id", Integer, ForeignKey("clusters.id"), index=True),
+    #: How it came into its cluster: ``start``, ``copy`` (near-duplicate text) or ``event``
+    #: (same event, other words); ``cluster_similarity`` is the estimated Jaccard of a copy.
+    Column("cluster_via", String(8)),
+    Column("cluster_similarity", Float),
     Index("ix_articles_source_guid", "source", "guid"),
     Index("ix_articles_published_at", "published_at"),
     Index("ix_articles_first_seen_at", "first_seen_at"),
@@ -90,6 +122,42 @@ article_sources = Table(
     Column("first_seen_at", DateTime(timezone=True), nullable=False),
 )
 
+#: MinHash signature of an item's text (see ``storage.similarity``), for near-duplicate checks.
+signatures = Table(
+    "signatures",
+    metadata,
+    Column("article_id", Integer, ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True),
+    Column("minhash", LargeBinary, nullable=False),
+    #: Published time, else first seen: copies join only within ``clusters.copy_window``.
+    Column("at", DateTime(timezone=True), nullable=False),
+)
+
+#: LSH bands of every signature: items sharing a ``(band, hash)`` are near-duplicate
+#: candidates. The primary key is the lookup index (no rowid table beside it). No foreign
+#: key: a cascade would scan the table for want of an ``article_id`` index, and a band row
+#: left by a deleted item is harmless (lookups join ``signatures``, which cascades).
+signature_bands = Table(
+    "signature_bands",
+    metadata,
+    Column("band", SmallInteger, nullable=False),
+    Column("hash", BigInteger, nullable=False),
+    Column("article_id", Integer, nullable=False),
+    PrimaryKeyConstraint("band", "hash", "article_id"),
+    sqlite_with_rowid=False,
+)
+
+#: The places, prisons and gangs an alerting cluster is about, for matching later reports
+#: of the same event: ``key`` is ``kind:normalised name``, ``at`` the cluster's ``event_at``.
+cluster_entities = Table(
+    "cluster_entities",
+    metadata,
+    Column("cluster_id", Integer, ForeignKey("clusters.id", ondelete="CASCADE"), nullable=False),
+    Column("key", String(200), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("cluster_id", "key"),
+    Index("ix_cluster_entities_key_at", "key", "at"),
+)
+
 #: Daemon bookkeeping: heartbeat and per-job last run, readable by ``veye status``.
 runtime = Table(
     "runtime",
@@ -97,4 +165,64 @@ runtime = Table(
     Column("key", String(100), primary_key=True),
     Column("value", JSON),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+#: The outbox: one row per alert owed to a channel, written in the same transaction as the
+#: cluster change that owes it. ``occasion`` tells apart the follow-ups one cluster may owe
+#: (``first`` for ``alert.new``; ``outlets:4``, ``corroborated`` for ``alert.update``), so
+#: owing the same alert twice breaks the unique constraint.
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    #: Sent as ``X-Veye-Delivery`` / ``Message-ID``: the same on every attempt.
+    Column("delivery_id", String(36), nullable=False, unique=True),
+    Column("cluster_id", Integer, ForeignKey("clusters.id", ondelete="CASCADE"), nullable=False),
+    Column("article_id", Integer),
+    Column("route", String(100), nullable=False),
+    Column("channel", String(100), nullable=False),
+    #: ``alert.new`` or ``alert.update``.
+    Column("event", String(32), nullable=False),
+    Column("occasion", String(64), nullable=False),
+    #: Set when the alert goes out in a digest: the digest's due time, shared by its rows.
+    Column("digest_key", String(64)),
+    #: The delivery id of the digest message carrying this row, fixed when first claimed.
+    Column("batch_id", String(36)),
+    #: What the cluster, its lead item and its verdict looked like when the alert was owed.
+    Column("payload", JSON, nullable=False),
+    #: ``pending``, ``sending`` (claimed; ``next_attempt_at`` is the lease's end), ``sent``
+    #: or ``failed``.
+    Column("state", String(16), nullable=False),
+    #: Attempts since it was last queued (``veye alerts retry`` starts again from zero).
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+    Column("deadline_at", DateTime(timezone=True), nullable=False),
+    Column("last_error", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("sent_at", DateTime(timezone=True)),
+    UniqueConstraint("cluster_id", "channel", "event", "occasion", name="uq_alerts_owed"),
+    Index("ix_alerts_state_next_attempt_at", "state", "next_attempt_at"),
+    Index("ix_alerts_channel_created_at", "channel", "created_at"),
+)
+
+#: One row per attempt to deliver an alert: what the channel answered, and how long it took.
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("alert_id", Integer, ForeignKey("alerts.id", ondelete="CASCADE"), nullable=False),
+    #: 1 for the alert's first attempt ever, counting across manual retries.
+    Column("attempt", Integer, nullable=False),
+    #: The id the message carried (the alert's own, or its digest's).
+    Column("delivery_id", String(36), nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("duration", Float, nullable=False),
+    #: ``sent``, ``retry`` or ``failed``.
+    Column("outcome", String(16), nullable=False),
+    #: HTTP status or SMTP reply code, when the peer answered.
+    Column("status", Integer),
+    #: The peer's answer (response body excerpt, SMTP reply), secrets removed.
+    Column("reply", Text),
+    Column("error", Text),
+    Index("ix_deliveries_alert_id", "alert_id"),
 )

@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 from storage.errors import InvalidSearchQuery
 from storage.fts import FTS_TABLE
 from storage.records import SearchHit
-from storage.schema import articles
+from storage.schema import article_sources, articles, clusters
 from storage.store import to_stored
 
 __all__ = ["SearchFilters", "search", "to_fts_query"]
@@ -34,6 +34,8 @@ class SearchFilters:
     alerted: bool | None = None
     limit: int = 20
     offset: int = 0
+    #: One hit per cluster (its best-ranked item); false lists every matching item.
+    by_cluster: bool = True
 
 
 def to_fts_query(query: str) -> str:
@@ -60,37 +62,121 @@ def to_fts_query(query: str) -> str:
 
 
 def search(engine: Engine, query: str, filters: SearchFilters | None = None) -> list[SearchHit]:
-    """Items matching ``query``, best first (title matches weigh most)."""
+    """Items matching ``query``, best first (title matches weigh most). By default one hit per
+    cluster: its best-ranked matching item, with the cluster's size and outlets; with
+    ``filters.by_cluster`` false, every matching item."""
     f = filters or SearchFilters()
     fts = sa.table(FTS_TABLE, sa.column("rowid"))
     match = sa.text(f"{FTS_TABLE} MATCH :q").bindparams(q=to_fts_query(query))
     rank: sa.ColumnElement[float] = sa.literal_column(f"bm25({FTS_TABLE}, 10.0, 3.0, 1.0)")
-    snippet: sa.ColumnElement[str] = sa.literal_column(f"snippet({FTS_TABLE}, -1, '[', ']', '…', 16)")
-    stmt = (
-        sa.select(articles, rank.label("rank"), snippet.label("snippet"))
+    matching = (
+        sa.select(articles.c.id, articles.c.cluster_id, rank.label("rank"))
         .select_from(fts.join(articles, articles.c.id == fts.c.rowid))
         .where(match)
     )
     when = sa.func.coalesce(articles.c.published_at, articles.c.first_seen_at)
     if f.since:
-        stmt = stmt.where(when >= f.since)
+        matching = matching.where(when >= f.since)
     if f.until:
-        stmt = stmt.where(when < f.until)
+        matching = matching.where(when < f.until)
     if f.sources:
-        stmt = stmt.where(articles.c.source.in_(f.sources))
+        matching = matching.where(articles.c.source.in_(f.sources))
     if f.category:
-        stmt = stmt.where(articles.c.categories.like(f"% {f.category} %"))
+        matching = matching.where(articles.c.categories.like(f"% {f.category} %"))
     if f.language:
-        stmt = stmt.where(articles.c.language == f.language)
+        matching = matching.where(articles.c.language == f.language)
     if f.alerted is not None:
-        stmt = stmt.where(articles.c.alert.is_(f.alerted))
-    stmt = stmt.order_by(sa.text("rank")).limit(f.limit).offset(f.offset)
+        matching = matching.where(articles.c.alert.is_(f.alerted))
+    hits = matching.subquery("hits")
+    if f.by_cluster:
+        # An item stored without a cluster is a group of its own (negative ids never clash).
+        group = sa.func.coalesce(hits.c.cluster_id, -hits.c.id)
+        ranked = sa.select(
+            hits.c.id,
+            hits.c.rank,
+            sa.func.row_number()
+            .over(partition_by=group, order_by=(hits.c.rank, hits.c.id))
+            .label("place"),
+            sa.func.count().over(partition_by=group).label("matched"),
+        ).subquery("ranked")
+        best = (
+            sa.select(ranked.c.id, ranked.c.rank, ranked.c.matched)
+            .where(ranked.c.place == 1)
+            .subquery("best")
+        )
+    else:
+        best = sa.select(hits.c.id, hits.c.rank, sa.literal(1).label("matched")).subquery("best")
+    stmt = (
+        sa.select(
+            articles,
+            best.c.rank,
+            best.c.matched,
+            clusters.c["items"].label("cluster_items"),
+            clusters.c.outlets.label("cluster_outlets"),
+        )
+        .select_from(
+            best.join(articles, articles.c.id == best.c.id).outerjoin(
+                clusters, clusters.c.id == articles.c.cluster_id
+            )
+        )
+        .order_by(best.c.rank, best.c.id)
+        .limit(f.limit)
+        .offset(f.offset)
+    )
     try:
         with engine.connect() as conn:
             rows = conn.execute(stmt).all()
+            ids = [r.id for r in rows]
+            snippets = _snippets(conn, fts, match, ids)
+            outlets = _outlets(conn, ids)
     except sa.exc.OperationalError as e:
         message = str(e.orig)
         if "fts5" in message or "syntax error" in message or "no such column" in message:
             raise InvalidSearchQuery(f"cannot search for {query!r}: {message}") from e
         raise
-    return [SearchHit(to_stored(r._mapping), r.snippet, float(r.rank)) for r in rows]
+    out = []
+    for r in rows:
+        carried = tuple(outlets.get(r.id, ()))
+        out.append(
+            SearchHit(
+                to_stored(r._mapping, carried),
+                snippets.get(r.id, ""),
+                float(r.rank),
+                cluster_id=r.cluster_id,
+                cluster_items=int(r.cluster_items or 1),
+                cluster_outlets=int(r.cluster_outlets or len(carried) or 1),
+                matched=int(r.matched),
+            )
+        )
+    return out
+
+
+def _snippets(
+    conn: sa.Connection, fts: sa.TableClause, match: sa.TextClause, ids: list[int]
+) -> dict[int, str]:
+    """The matching passage of each hit, computed for the page shown only."""
+    if not ids:
+        return {}
+    snippet: sa.ColumnElement[str] = sa.literal_column(
+        f"snippet({FTS_TABLE}, -1, '[', ']', '…', 16)"
+    )
+    return {
+        r.rowid: r.snippet
+        for r in conn.execute(
+            sa.select(fts.c.rowid, snippet.label("snippet"))
+            .select_from(fts)
+            .where(match, fts.c.rowid.in_(ids))
+        )
+    }
+
+
+def _outlets(conn: sa.Connection, ids: list[int]) -> dict[int, list[str]]:
+    out: dict[int, list[str]] = {}
+    if ids:
+        for r in conn.execute(
+            sa.select(article_sources.c.article_id, article_sources.c.source)
+            .where(article_sources.c.article_id.in_(ids))
+            .order_by(article_sources.c.first_seen_at, article_sources.c.source)
+        ):
+            out.setdefault(r.article_id, []).append(r.source)
+    return out

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from alerts.verdict import Verdict
+from crawler.records import ArticleData
 from storage.errors import InvalidSearchQuery
 from storage.search import SearchFilters, search, to_fts_query
 from storage.store import Store
@@ -116,3 +117,66 @@ def test_a_syntax_error_is_a_typed_error(store: Store) -> None:
 
 def test_since_is_utc_aware(store: Store) -> None:
     assert ids(store, "budget", since=datetime(2024, 3, 4, tzinfo=UTC)) == [4]
+
+
+# -- one row per cluster ---------------------------------------------------------------------
+
+WIRE = (
+    "Des gangs armés ont attaqué samedi la prison civile de Mirebalais et libéré plus de cinq "
+    "cents détenus, selon la police, qui a envoyé des renforts dans la commune du Centre."
+)
+
+
+@pytest.fixture
+def clustered(tmp_path: Path) -> Store:
+    """A wire story carried by three outlets (one a copy with its own footer) and an
+    unrelated story; clustered as the pipeline does."""
+    from storage.clusters import assign
+    from storage.items import save_items
+
+    s = Store.open(f"sqlite:///{tmp_path}/c.db")
+    items: list[tuple[ArticleData, Verdict | None]] = [
+        (article(1, title="Mirebalais : attaque de la prison", text=WIRE, source="ap"), None),
+        (
+            article(2, title="Haïti : évasion", text=WIRE + " Tous droits réservés.", source="hl"),
+            None,
+        ),
+        (article(1, title="Mirebalais : attaque de la prison", text=WIRE, source="agg"), None),
+        (
+            article(
+                3, title="Budget de Mirebalais", text="La mairie de Mirebalais vote son budget."
+            ),
+            None,
+        ),
+    ]
+    with s.transaction() as conn:
+        assign(conn, save_items(conn, items, now=NOW), items, now=NOW)
+    yield s  # type: ignore[misc]
+    s.close()
+
+
+def test_one_hit_per_cluster_by_default(clustered: Store) -> None:
+    hits = search(clustered.engine, "Mirebalais")
+    assert len(hits) == 2
+    story = next(h for h in hits if h.cluster_items == 2)
+    # The best-ranked item stands for its cluster: the title match.
+    assert story.article.title == "Mirebalais : attaque de la prison"
+    assert (story.cluster_outlets, story.matched) == (3, 2)
+    assert set(story.article.outlets) == {"ap", "agg"}
+    assert story.cluster_id is not None
+
+
+def test_every_item_on_request(clustered: Store) -> None:
+    grouped = search(clustered.engine, "Mirebalais OR evasion")
+    every = search(clustered.engine, "Mirebalais OR evasion", SearchFilters(by_cluster=False))
+    assert len(grouped) == 2
+    assert len(every) == 3
+    assert len({h.cluster_id for h in every}) == 2
+
+
+def test_filters_apply_before_grouping(clustered: Store) -> None:
+    # Only the copy carried by "hl" matches the source filter: it stands for the cluster.
+    (hit,) = search(clustered.engine, "Mirebalais OR evasion", SearchFilters(sources=("hl",)))
+    assert hit.article.source == "hl"
+    assert hit.matched == 1
+    assert hit.cluster_outlets == 3

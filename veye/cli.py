@@ -56,9 +56,21 @@ def cli(ctx: click.Context, config_path: Path | None) -> None:
 
 
 def _register() -> None:
-    from veye.commands import crawl, db, run, search, sources
+    from veye.commands import (
+        alerts,
+        classify,
+        clusters,
+        crawl,
+        db,
+        demo,
+        init,
+        run,
+        search,
+        sources,
+        status,
+    )
 
-    for module in (crawl, db, run, search, sources):
+    for module in (alerts, classify, clusters, crawl, db, demo, init, run, search, sources, status):
         for command in module.COMMANDS:
             cli.add_command(command)
 

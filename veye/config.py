@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -20,8 +21,16 @@ from pydantic import (
     model_validator,
 )
 
+from crawler.collect import CollectOptions
 from crawler.fetch import FetchSettings
 from crawler.records import Source
+from crawler.spiders.options import (
+    check_common_options,
+    check_listing_options,
+    check_sitemap_options,
+)
+from storage.clusters import ClusterParams
+from storage.events import DEFAULT_GENERIC_PLACES
 from veye.errors import ConfigError
 from veye.units import parse_duration, parse_size
 from veye.yaml_source import LoadedYaml, expand_env, format_path, load_yaml
@@ -56,6 +65,12 @@ class CrawlSettings(_Model):
     obey_robots: bool = True
     #: Fetch the article page when a feed carries only a summary.
     full_text: bool = True
+    #: Least time between the starts of two requests to the same host.
+    min_delay: Duration = 1.0
+    #: Most article pages fetched per source per poll for full text.
+    full_text_limit: int = Field(30, ge=0, le=500)
+    #: Time a spider or sitemap crawl may take before its process is stopped.
+    spider_time_limit: Duration = 300.0
 
     def fetch_settings(self) -> FetchSettings:
         return FetchSettings(
@@ -63,6 +78,15 @@ class CrawlSettings(_Model):
             timeout=self.timeout,
             max_bytes=self.max_bytes,
             per_host_concurrency=self.per_host_concurrency,
+            min_delay=self.min_delay,
+            obey_robots=self.obey_robots,
+        )
+
+    def collect_options(self) -> CollectOptions:
+        return CollectOptions(
+            full_text=self.full_text,
+            full_text_limit=self.full_text_limit,
+            spider_time_limit=self.spider_time_limit,
         )
 
 
@@ -88,6 +112,18 @@ class SourceSettings(_Model):
         if not re.match(r"^https?://[^\s/]+", v):
             raise ValueError("must be an http:// or https:// URL")
         return v
+
+    @model_validator(mode="after")
+    def _options(self) -> SourceSettings:
+        check = {
+            "feed": check_common_options,
+            "spider": check_listing_options,
+            "sitemap": check_sitemap_options,
+        }[self.kind]
+        problem = check(self.options)
+        if problem:
+            raise ValueError(problem)
+        return self
 
     def to_source(self) -> Source:
         return Source(
@@ -115,6 +151,35 @@ class EmailChannel(_Model):
     from_: str = Field(alias="from")
     to: list[str] = Field(min_length=1)
     timeout: Duration = 30.0
+    #: Check the server's certificate; ``ca_file`` trusts a private CA instead of turning
+    #: checks off.
+    verify_tls: bool = True
+    ca_file: str | None = None
+    #: Messages per hour sent one by one; the rest wait for the hour's end, as one digest.
+    max_per_hour: int | None = Field(None, ge=1)
+
+    @field_validator("from_", "to")
+    @classmethod
+    def _addresses(cls, v: str | list[str]) -> str | list[str]:
+        for address in [v] if isinstance(v, str) else v:
+            if "@" not in address or any(c.isspace() or ord(c) < 32 for c in address.strip()):
+                raise ValueError(f"{address!r} is not an email address")
+        return v
+
+    @model_validator(mode="after")
+    def _safe(self) -> EmailChannel:
+        if self.password and self.password_file:
+            raise ValueError("give password or password_file, not both")
+        if self.username and not (self.password or self.password_file):
+            raise ValueError(
+                "username is set: give password (e.g. ${VEYE_SMTP_PASSWORD}) or password_file"
+            )
+        if self.security == "none" and not _is_loopback(self.host):
+            raise ValueError(
+                f"security: none sends in clear and is only allowed to a loopback server, not "
+                f"{self.host}; use starttls (port 587) or tls (port 465)"
+            )
+        return self
 
 
 class WebhookChannel(_Model):
@@ -127,20 +192,105 @@ class WebhookChannel(_Model):
     #: ``veye`` (the documented JSON schema) or ``slack`` (a Slack-compatible text payload).
     payload: Literal["veye", "slack"] = "veye"
     timeout: Duration = 10.0
+    verify_tls: bool = True
+    ca_file: str | None = None
+    max_per_hour: int | None = Field(None, ge=1)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if not re.match(r"^https?://[^\s/]+", v):
+            raise ValueError("must be an http:// or https:// URL")
+        return v
+
+    @model_validator(mode="after")
+    def _one_secret(self) -> WebhookChannel:
+        if self.secret and self.secret_file:
+            raise ValueError("give secret or secret_file, not both")
+        if self.enabled and self.secret is not None and len(self.secret) < 16:
+            raise ValueError(
+                "secret is too short to sign with: use at least 16 random characters, e.g. "
+                "the output of: python -c 'import secrets; print(secrets.token_hex(32))'"
+            )
+        return self
 
 
 Channel = Annotated[EmailChannel | WebhookChannel, Field(discriminator="type")]
 
 
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host.lower() in ("localhost", "localhost.localdomain"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _quiet_hours(v: str | None) -> str | None:
+    from alerts.digest import QuietHours
+
+    if v is not None:
+        QuietHours.parse(v)
+    return v
+
+
+QuietSpan = Annotated[str | None, BeforeValidator(_quiet_hours)]
+
+
 class RouteSettings(_Model):
+    #: Recorded on each alert the route owes (default ``route-N``, N counted from 1).
+    name: str | None = None
+    #: Categories that select a story; ``*`` selects any alert.
     categories: list[str] = Field(min_length=1)
     channels: list[str] = Field(min_length=1)
+    #: If given, the story must name one of these places or departments.
+    places: list[str] = Field(default_factory=list)
+    #: If given, one of these sources must have carried the story.
+    sources: list[str] = Field(default_factory=list)
     mode: Literal["immediate", "digest"] = "immediate"
+    #: What more outlets reporting an alerted story owe: ``never`` anything, one update once
+    #: ``corroboration`` outlets carry it, or an update for ``every`` new outlet.
+    follow_up: Literal["never", "corroboration", "every"] = "corroboration"
+    corroboration: int = Field(3, ge=2)
+    #: Time between digests (``mode: digest``), counted from local midnight.
+    digest_interval: Duration = 3600.0
+    #: Local hours in which digests wait, e.g. ``22:00-06:00``; default ``alerts.quiet_hours``.
+    quiet_hours: QuietSpan = None
+
+
+class RetrySettings(_Model):
+    #: After this long an alert that could not be delivered is given up as failed.
+    deadline: Duration = 24 * 3600.0
+    #: Delay after the first failure; doubled after each one, up to ``max_delay``.
+    first_delay: Duration = 30.0
+    max_delay: Duration = 3600.0
 
 
 class AlertSettings(_Model):
     channels: list[Channel] = Field(default_factory=list)
     routes: list[RouteSettings] = Field(default_factory=list)
+    #: Time zone of quiet hours and digest windows.
+    timezone: str = "America/Port-au-Prince"
+    #: Default quiet hours of digest routes.
+    quiet_hours: QuietSpan = None
+    retry: RetrySettings = Field(default_factory=lambda: RetrySettings())
+    #: A folder of templates overriding the packaged ones (subject.txt, email.txt,
+    #: email.html, slack.txt); relative to the config file.
+    templates: str | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError) as e:
+            raise ValueError(f"{v!r} is not a time zone; write e.g. America/Port-au-Prince") from e
+        return v
 
     @model_validator(mode="after")
     def _routes_name_channels(self) -> AlertSettings:
@@ -155,7 +305,41 @@ class AlertSettings(_Model):
                         f"a route names channel {name!r}, which is not defined "
                         f"(defined: {', '.join(names) or 'none'})"
                     )
+        routes = self.route_names()
+        dupes = {n for n in routes if routes.count(n) > 1}
+        if dupes:
+            raise ValueError(f"route names must be unique: {', '.join(sorted(dupes))}")
         return self
+
+    def route_names(self) -> list[str]:
+        """Each route's name, ``route-N`` where none is given."""
+        return [r.name or f"route-{i}" for i, r in enumerate(self.routes, 1)]
+
+
+class ClusterSettings(_Model):
+    """How copies and reports of one event are grouped, so one story owes one alert
+    (``docs/clusters.md``)."""
+
+    #: Reports of one event (same category and main place) join within this much of the
+    #: cluster's first report.
+    window: Duration = 48 * 3600.0
+    #: Estimated share of 4-word shingles from which a text is a copy of another.
+    similarity: float = Field(0.6, ge=0.3, le=1.0)
+    #: Copies join only an item published within this much of them.
+    copy_window: Duration = 7 * 86400.0
+    #: Places that alone never make two reports one event (replaces the default list).
+    generic_places: list[str] = Field(default_factory=lambda: list(DEFAULT_GENERIC_PLACES))
+    #: Also require a shared gang when both reports name one.
+    require_gang: bool = False
+
+    def params(self) -> ClusterParams:
+        return ClusterParams(
+            window=timedelta(seconds=self.window),
+            similarity=self.similarity,
+            copy_window=timedelta(seconds=self.copy_window),
+            generic_places=tuple(self.generic_places),
+            require_gang=self.require_gang,
+        )
 
 
 class Settings(_Model):
@@ -167,6 +351,7 @@ class Settings(_Model):
     #: ``default`` (the shipped Haiti gazetteer) or a path.
     gazetteer: str | None = None
     alerts: AlertSettings = Field(default_factory=lambda: AlertSettings())
+    clusters: ClusterSettings = Field(default_factory=lambda: ClusterSettings())
     #: Folder of the config file: relative paths in it are taken from there.
     base_dir: Path = Field(default=Path("."), exclude=True)
 
@@ -228,7 +413,7 @@ def parse_settings(
     if not isinstance(data, dict):
         raise ConfigError(
             f"{origin}: the config must be a mapping of keys "
-            "(storage, crawl, sources, rules, gazetteer, alerts)"
+            "(storage, crawl, sources, rules, gazetteer, alerts, clusters)"
         )
     data = expand_env(loaded, env)
     try:

@@ -7,11 +7,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from crawler.collect import collect
+import sqlalchemy as sa
+
+from crawler.article import needs_full_text
+from crawler.collect import CollectOptions, collect
 from crawler.fetch import Fetcher
-from crawler.records import FetchResult, Source
+from crawler.records import ArticleData, FetchResult, Source
+from storage.schema import article_sources, articles
 from storage.store import Store
-from veye.pipeline import Classifier, process
+from veye.pipeline import AlertPlanner, Classifier, process
 
 __all__ = ["CrawlSummary", "SourceOutcome", "crawl_once"]
 
@@ -68,22 +72,39 @@ def crawl_once(
     concurrency: int = 16,
     on_result: Callable[[SourceOutcome], None] | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    planner: AlertPlanner | None = None,
+    options: CollectOptions | None = None,
 ) -> CrawlSummary:
-    """Poll every source once and store what is new. Never raises for a source's own
-    failure: it is recorded and reported in the summary."""
+    """Poll every source once (feeds here, spiders and sitemaps in child processes) and
+    store what is new. Never raises for a source's own failure: it is recorded and reported
+    in the summary."""
+    options = options or CollectOptions()
     store.sync_sources((s.name, s.kind, s.url) for s in sources)
-    states = {s.name: s for s in store.source_states(s.name for s in sources)}
+    all_states = store.source_states()
+    states = {s.name: s for s in all_states}
     validators = store.validators()
     by_name = {s.name: s for s in sources}
-    feeds = [s for s in sources if s.kind == "feed"]
+    # Every source the database knows, so a redirect onto another one's URL is noticed even
+    # when only some sources are polled.
+    polled_urls = {s.name: s.url for s in all_states} | {s.name: s.url for s in sources}
     outcomes: list[SourceOutcome] = []
+
+    def wanted(batch: Sequence[ArticleData]) -> set[str]:
+        # Only items not stored yet are worth an article page fetch.
+        stored = _stored_by(store, batch)
+        return {a.key for a in batch if a.key not in stored}
 
     def handle(result: FetchResult) -> None:
         now = clock()
         source = by_name[result.source]
-        report = None
-        if result.articles:
-            report = process(store, classifier, result.articles, now=now)
+        items = result.articles
+        kept_text = 0
+        if items and options.full_text and source.kind == "feed":
+            before = len(items)
+            items = _keep_stored_text(store, items)
+            kept_text = before - len(items)  # stored already: seen, not stored again
+        processed = process(store, classifier, items, now=now, planner=planner) if items else None
+        report = processed.saved if processed else None
         new = report.count("new") if report else 0
         errors_before = states[source.name].error_count if source.name in states else 0
         store.record_poll(
@@ -97,12 +118,8 @@ def crawl_once(
             state="error" if result.error else ("not modified" if result.not_modified else "ok"),
             new=new,
             updated=report.count("updated") if report else 0,
-            seen=(report.count("seen") + report.count("also")) if report else 0,
-            alerts=store.count_alerted(
-                [o.article_id for o in report.outcomes if o.status in ("new", "updated")]
-            )
-            if report
-            else 0,
+            seen=kept_text + ((report.count("seen") + report.count("also")) if report else 0),
+            alerts=processed.flagged if processed else 0,
             error=result.error,
             warnings=result.warnings,
             elapsed=result.elapsed,
@@ -113,18 +130,60 @@ def crawl_once(
 
     async def run() -> None:
         async with fetcher_factory() as fetcher:
-            async for result in collect(fetcher, feeds, validators, concurrency=concurrency):
+            async for result in collect(
+                fetcher,
+                sources,
+                validators,
+                concurrency=concurrency,
+                options=options,
+                wanted=wanted,
+                known_keys=lambda s: _recent_keys(store, s.name, clock()),
+                polled_urls=polled_urls,
+            ):
                 handle(result)
 
     asyncio.run(run())
-    for s in sources:
-        if s.kind != "feed":
-            # Spiders and sitemaps run through Scrapy in a child process (see docs); until
-            # that path is wired the source is reported, never silently dropped.
-            outcome = SourceOutcome(
-                s.name, "error", error=f"{s.kind} sources are not supported by this build yet"
-            )
-            outcomes.append(outcome)
-            if on_result:
-                on_result(outcome)
     return CrawlSummary(tuple(sorted(outcomes, key=lambda o: o.source)))
+
+
+# Two look-ups the crawl needs from the store. They belong in storage.Store (as
+# ``stored_by(keys)`` and ``recent_keys(source, since)``); they live here until it has them.
+
+
+def _stored_by(store: Store, batch: Sequence[ArticleData]) -> dict[str, str]:
+    """Key → the source that first stored it, for the items of ``batch`` already stored."""
+    keys = list({a.key for a in batch})
+    found: dict[str, str] = {}
+    with store.engine.connect() as conn:
+        for i in range(0, len(keys), 500):
+            query = sa.select(articles.c.key, articles.c.source).where(
+                articles.c.key.in_(keys[i : i + 500])
+            )
+            found.update((r.key, r.source) for r in conn.execute(query))
+    return found
+
+
+def _keep_stored_text(store: Store, items: Sequence[ArticleData]) -> tuple[ArticleData, ...]:
+    """``items`` without the summary-only ones this source already stored: the stored copy
+    holds the article page's full text, which the feed's summary must not overwrite."""
+    stored = _stored_by(store, [a for a in items if needs_full_text(a)])
+    return tuple(a for a in items if stored.get(a.key) != a.source)
+
+
+#: How far back a spider's already-stored items are remembered, so their pages are skipped.
+KNOWN_WINDOW = timedelta(days=30)
+
+
+def _recent_keys(store: Store, source: str, now: datetime) -> set[str]:
+    """Keys of the items ``source`` carried within :data:`KNOWN_WINDOW`."""
+    query = (
+        sa.select(articles.c.key)
+        .join(article_sources, article_sources.c.article_id == articles.c.id)
+        .where(
+            article_sources.c.source == source,
+            article_sources.c.first_seen_at >= now - KNOWN_WINDOW,
+        )
+        .limit(20_000)
+    )
+    with store.engine.connect() as conn:
+        return set(conn.execute(query).scalars())

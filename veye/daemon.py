@@ -1,79 +1,269 @@
-"""``veye run``: poll each source when it is due, until told to stop."""
+"""``veye run``: every source on its own schedule, alert delivery, housekeeping; stops
+cleanly on SIGTERM/SIGINT and reloads its config on SIGHUP."""
 
 from __future__ import annotations
 
+import functools
 import logging
+import os
 import signal
+import socket
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from types import FrameType
+from typing import Any
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.interval import IntervalTrigger
 
 from crawler.fetch import Fetcher
+from crawler.records import Source
+from veye import __version__
 from veye.app import App
+from veye.config import Settings, load_settings
 from veye.crawl import crawl_once
+from veye.errors import ConfigError
+from veye.lock import InstanceLock, lock_path_for
 
 log = logging.getLogger("veye.daemon")
 
-#: Longest sleep between checks, so a stop or a newly due source is noticed promptly.
-TICK = 5.0
+#: Seconds between heartbeats; ``veye status`` calls the daemon dead after three missed.
+HEARTBEAT = 10.0
+#: Seconds between outbox passes.
+DISPATCH_EVERY = 5.0
+#: Seconds between housekeeping passes (PRAGMA optimize, WAL checkpoint).
+HOUSEKEEPING_EVERY = 3600.0
+#: Longest wait for in-flight work after a stop signal.
+STOP_GRACE = 30.0
+#: Below this interval a source is polled as asked, with a warning: it is rude to outlets.
+MIN_POLITE_INTERVAL = 60.0
 
 
 class Daemon:
-    """Polls due sources in passes; stops cleanly on SIGTERM or SIGINT."""
+    """Schedules one job per source plus delivery, heartbeat and housekeeping jobs."""
 
-    def __init__(self, app: App, *, clock: Callable[[], datetime] = lambda: datetime.now(UTC)):
+    def __init__(
+        self,
+        app: App,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        heartbeat: float = HEARTBEAT,
+        dispatch_every: float = DISPATCH_EVERY,
+    ) -> None:
         self.app = app
         self.clock = clock
+        self.heartbeat_every = heartbeat
+        self.dispatch_every = dispatch_every
         self.stopping = threading.Event()
+        self.reload_requested = threading.Event()
+        self.started_at = clock()
+        self.scheduler = BackgroundScheduler(
+            executors={"default": ThreadPoolExecutor(max_workers=4)},
+            job_defaults={"coalesce": True, "max_instances": 1},
+            timezone=UTC,
+        )
+        self._signals = 0
+
+    # -- signals ---------------------------------------------------------------------------
 
     def install_signals(self) -> None:
-        def stop(signum: int, _frame: FrameType | None) -> None:
-            if self.stopping.is_set():
-                raise SystemExit(1)  # a second signal: stop now
-            log.info("received %s, finishing the current pass", signal.Signals(signum).name)
-            self.stopping.set()
+        signal.signal(signal.SIGTERM, self._on_stop)
+        signal.signal(signal.SIGINT, self._on_stop)
+        signal.signal(signal.SIGHUP, self._on_hup)
 
-        signal.signal(signal.SIGTERM, stop)
-        signal.signal(signal.SIGINT, stop)
+    def _on_stop(self, signum: int, _frame: FrameType | None) -> None:
+        self._signals += 1
+        if self._signals > 1:
+            log.warning("second %s: exiting now", signal.Signals(signum).name)
+            os._exit(1)
+        log.info("%s received: finishing in-flight work", signal.Signals(signum).name)
+        self.stopping.set()
 
-    def due(self) -> list[str]:
+    def _on_hup(self, _signum: int, _frame: FrameType | None) -> None:
+        self.reload_requested.set()
+
+    # -- jobs ------------------------------------------------------------------------------
+
+    def _poll(self, name: str) -> None:
+        if self.stopping.is_set():
+            return
+        settings = self.app.settings
+        source = next((s for s in settings.active_sources() if s.name == name), None)
+        if source is None:
+            return
+        store = self.app.store
+        (state,) = store.source_states([name]) or (None,)
         now = self.clock()
-        next_poll = {s.name: s.next_poll_at for s in self.app.store.source_states()}
-        due = []
-        for source in self.app.settings.active_sources():
-            when = next_poll.get(source.name)
-            if when is None or when <= now:
-                due.append(source.name)
-        return due
+        if state is not None and state.next_poll_at is not None and state.next_poll_at > now:
+            return  # backing off after failures, or the server asked us to wait
+        summary = crawl_once(
+            store,
+            self.app.filter,
+            [source],
+            fetcher_factory=lambda: Fetcher(settings.crawl.fetch_settings()),
+            concurrency=1,
+            planner=self._planner(),
+            clock=self.clock,
+        )
+        for o in summary.outcomes:
+            if o.error:
+                log.warning("%s: %s", o.source, o.error, extra={"source": o.source})
+            else:
+                log.info(
+                    "%s: %s, %d new, %d flagged",
+                    o.source,
+                    o.state,
+                    o.new,
+                    o.alerts,
+                    extra={"source": o.source},
+                )
+        self._mark_job(f"source:{name}")
+
+    def _planner(self) -> Any:
+        return getattr(self.app, "planner", None)
+
+    def _dispatch(self) -> None:
+        dispatcher = getattr(self.app, "dispatcher", None)
+        if dispatcher is None or self.stopping.is_set():
+            return
+        dispatcher.run_once(self.clock())
+        self._mark_job("dispatch")
+
+    def _beat(self) -> None:
+        self.app.store.put_runtime(
+            "daemon",
+            {
+                "pid": os.getpid(),
+                "host": socket.gethostname(),
+                "version": __version__,
+                "started_at": self.started_at.isoformat(),
+                "sources": [s.name for s in self.app.settings.active_sources()],
+            },
+            now=self.clock(),
+        )
+
+    def _housekeeping(self) -> None:
+        engine = self.app.store.engine
+        if engine.dialect.name == "sqlite":
+            with engine.connect() as conn:
+                conn.exec_driver_sql("PRAGMA optimize")
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        self._mark_job("housekeeping")
+
+    def _mark_job(self, job: str) -> None:
+        self.app.store.put_runtime(f"job:{job}", {"ok": True}, now=self.clock())
+
+    def _guard(self, name: str, fn: Callable[[], None]) -> Callable[[], None]:
+        """A job's own failure is logged and the job runs again next time; it never stops
+        the daemon."""
+
+        def run() -> None:
+            try:
+                fn()
+            except Exception:
+                log.exception(
+                    "job %s failed; it will run again on schedule", name, extra={"job": name}
+                )
+
+        return run
+
+    # -- scheduling ------------------------------------------------------------------------
+
+    def _schedule_sources(self, sources: list[Source]) -> None:
+        for job in self.scheduler.get_jobs():
+            if job.id.startswith("source:"):
+                job.remove()
+        for s in sources:
+            if s.interval < MIN_POLITE_INTERVAL:
+                log.warning(
+                    "%s is polled every %gs; under a minute is hard on the outlet",
+                    s.name,
+                    s.interval,
+                )
+            self.scheduler.add_job(
+                self._guard(f"source:{s.name}", functools.partial(self._poll, s.name)),
+                IntervalTrigger(seconds=s.interval, jitter=min(s.interval * 0.1, 60)),
+                id=f"source:{s.name}",
+                name=s.name,
+                next_run_time=datetime.now(UTC),
+                # A suspended laptop catches up once: late runs within half an interval go
+                # ahead, older ones are dropped and the next one waits its turn.
+                misfire_grace_time=max(int(s.interval / 2), 1),
+            )
+
+    def _reload(self) -> None:
+        self.reload_requested.clear()
+        try:
+            settings: Settings = load_settings(self.app.config_path)
+            from veye.app import App
+
+            probe = App(self.app.config_path, settings)
+            probe.filter  # noqa: B018 - rules must compile before the old config is dropped
+        except ConfigError as e:
+            log.error("config reload refused, keeping the running config: %s", e)
+            return
+        self.app.replace_settings(settings)
+        self.app.store.sync_sources((s.name, s.kind, s.url) for s in settings.active_sources())
+        self._schedule_sources(settings.active_sources())
+        log.info("config reloaded: %d sources", len(settings.active_sources()))
 
     def run(self) -> None:
+        """Block until stopped. Raises :class:`AlreadyRunning` if another daemon holds the
+        database."""
         settings = self.app.settings
+        lock_path = lock_path_for(settings.database_url())
+        lock = InstanceLock(lock_path) if lock_path else None
+        if lock:
+            lock.acquire()
+        try:
+            self._run(settings)
+        finally:
+            if lock:
+                lock.release()
+
+    def _run(self, settings: Settings) -> None:
         store = self.app.store
-        store.sync_sources((s.name, s.kind, s.url) for s in settings.active_sources())
-        log.info("watching %d sources", len(settings.active_sources()))
-        while not self.stopping.is_set():
-            names = set(self.due())
-            if names:
-                sources = [s for s in settings.active_sources() if s.name in names]
-                summary = crawl_once(
-                    store,
-                    self.app.filter,
-                    sources,
-                    fetcher_factory=lambda: Fetcher(settings.crawl.fetch_settings()),
-                    concurrency=settings.crawl.concurrency,
-                )
-                for o in summary.outcomes:
-                    if o.error:
-                        log.warning("%s: %s", o.source, o.error)
-                    elif o.new or o.alerts:
-                        log.info("%s: %d new, %d flagged", o.source, o.new, o.alerts)
-                store.put_runtime("heartbeat", {"pid": _pid()}, now=self.clock())
-            self.stopping.wait(TICK)
-        log.info("stopped")
+        _ = self.app.filter  # compile the rules before anything is scheduled
+        sources = settings.active_sources()
+        store.sync_sources((s.name, s.kind, s.url) for s in sources)
+        self._beat()
+        self._schedule_sources(sources)
+        self.scheduler.add_job(
+            self._guard("heartbeat", self._beat),
+            IntervalTrigger(seconds=self.heartbeat_every),
+            id="heartbeat",
+        )
+        self.scheduler.add_job(
+            self._guard("dispatch", self._dispatch),
+            IntervalTrigger(seconds=self.dispatch_every),
+            id="dispatch",
+            next_run_time=datetime.now(UTC),
+        )
+        self.scheduler.add_job(
+            self._guard("housekeeping", self._housekeeping),
+            IntervalTrigger(seconds=HOUSEKEEPING_EVERY),
+            id="housekeeping",
+        )
+        log.info("veye %s watching %d sources (pid %d)", __version__, len(sources), os.getpid())
+        self.scheduler.start()
+        try:
+            while not self.stopping.wait(0.5):
+                if self.reload_requested.is_set():
+                    self._reload()
+        finally:
+            self._stop()
 
-
-def _pid() -> int:
-    import os
-
-    return os.getpid()
+    def _stop(self) -> None:
+        started = time.monotonic()
+        stopper = threading.Thread(target=self.scheduler.shutdown, kwargs={"wait": True})
+        stopper.start()
+        stopper.join(STOP_GRACE)
+        if stopper.is_alive():
+            log.warning("in-flight work did not finish within %gs; exiting anyway", STOP_GRACE)
+        self.app.store.put_runtime(
+            "daemon", {"pid": None, "stopped_at": self.clock().isoformat()}, now=self.clock()
+        )
+        log.info("stopped in %.1fs", time.monotonic() - started)

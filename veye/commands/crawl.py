@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from alerts.dispatch import DispatchSummary
 from crawler.fetch import Fetcher
 from veye.app import App
 from veye.crawl import CrawlSummary, SourceOutcome, crawl_once
@@ -17,6 +18,8 @@ from veye.output import console, json_lines, table
 
 #: Exit status when some sources failed and the others were stored.
 EXIT_SOME_FAILED = 3
+#: Seconds a crawl spends sending the alerts it owed before it returns.
+DELIVERY_BUDGET = 60.0
 
 
 @click.command("crawl")
@@ -29,9 +32,17 @@ EXIT_SOME_FAILED = 3
     show_default=True,
     help="Summary as a table, or one JSON object per source.",
 )
+@click.option(
+    "--no-deliver",
+    is_flag=True,
+    help="Owe alerts in the outbox but do not send them now (the daemon or the next crawl will).",
+)
 @click.pass_obj
-def crawl(app: App, names: tuple[str, ...], fmt: str) -> None:
-    """Poll all (or the named) sources once and store what is new.
+def crawl(app: App, names: tuple[str, ...], fmt: str, no_deliver: bool) -> None:
+    """Poll all (or the named) sources once, store what is new, and send the alerts it owes.
+
+    Alerts go out before the command returns (for at most a minute; what cannot be sent by
+    then waits in the outbox, see `veye alerts list`).
 
     Exit status: 0 when every source answered, 3 when some failed (the others are stored),
     78 for a config error."""
@@ -71,7 +82,9 @@ def crawl(app: App, names: tuple[str, ...], fmt: str) -> None:
             fetcher_factory=lambda: Fetcher(settings.crawl.fetch_settings()),
             concurrency=settings.crawl.concurrency,
             on_result=advance,
+            planner=app.planner,
         )
+    delivered = None if no_deliver else app.dispatcher.run_once(budget=DELIVERY_BUDGET)
     if fmt == "json":
         json_lines(
             {
@@ -89,6 +102,8 @@ def crawl(app: App, names: tuple[str, ...], fmt: str) -> None:
     else:
         out.print(_summary_table(summary))
         _footer(out, summary)
+    if delivered is not None and (delivered.outcomes or delivered.expired or delivered.pending):
+        (err if fmt == "json" else out).print(_delivery_line(delivered))
     if summary.failed:
         sys.exit(EXIT_SOME_FAILED)
 
@@ -134,6 +149,15 @@ def _footer(out: Console, summary: CrawlSummary) -> None:
             f"{n} sources polled, {summary.total('new')} new items, "
             f"{summary.total('alerts')} flagged."
         )
+
+
+def _delivery_line(d: DispatchSummary) -> str:
+    parts = [f"{d.sent} sent"]
+    if d.failed:
+        parts.append(f"{d.failed} failed (`veye alerts list --failed`)")
+    if d.pending:
+        parts.append(f"{d.pending} waiting for a retry or a digest (`veye alerts list --pending`)")
+    return "alerts: " + ", ".join(parts)
 
 
 COMMANDS = [crawl]

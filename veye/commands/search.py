@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
-
 from typing import Any
 
 import click
@@ -26,6 +25,9 @@ _CSV_COLUMNS = [
     "url",
     "snippet",
     "outlets",
+    "cluster",
+    "cluster_items",
+    "cluster_outlets",
 ]
 
 
@@ -56,6 +58,11 @@ def parse_when(value: str | None, *, now: datetime | None = None) -> datetime | 
 @click.option("--limit", type=click.IntRange(1, 10_000), default=20, show_default=True)
 @click.option("--offset", type=click.IntRange(0), default=0, show_default=True)
 @click.option(
+    "--all-items",
+    is_flag=True,
+    help="Every matching item; by default one row per story (cluster), with its outlets.",
+)
+@click.option(
     "--format",
     "fmt",
     type=click.Choice(["table", "json", "csv"]),
@@ -74,11 +81,13 @@ def search_command(
     alerted: bool | None,
     limit: int,
     offset: int,
+    all_items: bool,
     fmt: str,
 ) -> None:
     """Search stored items: words, "a phrase", prefix*, AND / OR / NOT.
 
-    Accents do not matter: evasion finds évasion."""
+    Accents do not matter: evasion finds évasion. Copies and reports of one event are one
+    row, its best match, unless --all-items; `veye clusters show ID` lists them."""
     filters = SearchFilters(
         since=parse_when(since),
         until=parse_when(until),
@@ -88,6 +97,7 @@ def search_command(
         alerted=alerted,
         limit=limit,
         offset=offset,
+        by_cluster=not all_items,
     )
     hits = search(app.store.engine, query, filters)
     rows: list[dict[str, Any]] = [
@@ -103,6 +113,9 @@ def search_command(
             "url": h.article.url,
             "snippet": h.snippet,
             "outlets": list(h.article.outlets),
+            "cluster": h.cluster_id,
+            "cluster_items": h.cluster_items,
+            "cluster_outlets": h.cluster_outlets,
         }
         for h in hits
     ]
@@ -119,20 +132,30 @@ def search_command(
     out.print(
         table(
             None,
-            ["id", "when", "source", "lang", "flag", "title / snippet"],
+            ["id", "when", "source", "outlets", "lang", "flag", "title / snippet"],
             (
                 (
                     r["id"],
                     local_time(r["published"]),
                     r["source"],
+                    _outlets(r, grouped=not all_items),
                     r["language"] or "-",
                     ", ".join(r["categories"]) or "",
                     f"[bold]{_esc(r['title'])}[/]\n{_highlight(r['snippet'])}",
                 )
                 for r in rows
             ),
+            justify={"outlets": "right"},
         )
     )
+
+
+def _outlets(row: dict[str, Any], *, grouped: bool) -> str:
+    """The story's outlet count, and its cluster id where it has more than one item."""
+    count = row["cluster_outlets"] if grouped else len(row["outlets"])
+    if row["cluster"] is not None and row["cluster_items"] > 1:
+        return f"{count} (#{row['cluster']})"
+    return str(count)
 
 
 def _esc(text: str) -> str:

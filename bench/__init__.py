@@ -1,0 +1,1 @@
+"""Benchmarks: veye against reader, in the same run and on the same corpus."""

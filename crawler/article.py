@@ -1,0 +1,243 @@
+"""Full article text: where a feed gives only a summary, fetch the article page politely and
+extract its main text, date and author with trafilatura.
+
+trafilatura is handed the HTML we fetched ourselves (through :class:`~crawler.fetch.Fetcher`,
+so robots.txt, per-host delays and the byte cap apply); it never touches the network."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from crawler.errors import CrawlError, FetchError, RobotsDisallowed
+from crawler.fetch import Fetcher
+from crawler.language import detect
+from crawler.records import ArticleData, Source
+from crawler.text import tidy
+from crawler.urls import canonicalize, is_news_search_link
+
+__all__ = [
+    "PageText",
+    "Wanted",
+    "add_full_text",
+    "article_from_page",
+    "extract_page",
+    "needs_full_text",
+]
+
+#: Feed text shorter than this is taken for a summary.
+SUMMARY_ONLY_LENGTH = 600
+#: Longest article text kept; what follows is boilerplate or abuse.
+MAX_TEXT = 200_000
+#: Largest page handed to the extractor (its cost grows with the page).
+MAX_PAGE_BYTES = 5_000_000
+PAGE_ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.5"
+
+#: Given the items that carry only a summary, the keys of those worth a page fetch (the
+#: caller leaves out what it already stores).
+Wanted = Callable[[Sequence[ArticleData]], Collection[str]]
+
+_TRUNCATED = re.compile(
+    r"(…|\.\.\.|\[…\]|\[\.\.\.\]|\(…\)|\(\.\.\.\)|lire la suite|lire plus|en savoir plus|"
+    r"read more|continue reading|li plis|kontinye li)\W*$",
+    re.IGNORECASE,
+)
+#: The footer WordPress appends to every feed excerpt; it says nothing of the length.
+_WP_FOOTER = re.compile(
+    r"\s*(The post .{1,400} appeared first on .{1,200}|"
+    r"L[’'`]article .{1,400} est apparu en premier sur .{1,200})$",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
+def needs_full_text(article: ArticleData) -> bool:
+    """True when the item's text looks like a summary: short, or cut off with "…",
+    "[...]", "Lire la suite" and the like."""
+    text = _WP_FOOTER.sub("", article.text.strip()).strip()
+    return len(text) < SUMMARY_ONLY_LENGTH or bool(_TRUNCATED.search(text[-40:]))
+
+
+def page_url(article: ArticleData) -> str | None:
+    """The page to fetch for ``article``: its canonical URL, unless that is still a
+    news-search redirect (whose pages are consent walls, not articles)."""
+    url = article.canonical_url or canonicalize(article.url)
+    if not url or is_news_search_link(url):
+        return None
+    return url
+
+
+@dataclass(frozen=True, slots=True)
+class PageText:
+    """What the extractor found on an article page."""
+
+    text: str
+    title: str
+    description: str
+    published: datetime | None
+    authors: tuple[str, ...]
+
+
+def extract_page(html: bytes | str, url: str) -> PageText | None:
+    """Main text, title, date and authors of an article page; ``None`` when the page has no
+    main text. Never raises for a bad page."""
+    import trafilatura  # heavy import, only for the crawls that need it
+
+    try:
+        doc: Any = trafilatura.bare_extraction(
+            html,
+            url=url,
+            include_comments=False,
+            favor_precision=True,
+            with_metadata=True,
+            include_tables=False,
+            date_extraction_params={
+                "extensive_search": False,
+                "original_date": True,
+                "outputformat": "%Y-%m-%dT%H:%M:%S%z",
+            },
+        )
+    except Exception:  # the extractor must never end a crawl; a bad page is just no text
+        return None
+    if doc is None:
+        return None
+    text = tidy(str(getattr(doc, "text", "") or ""))[:MAX_TEXT]
+    if not text:
+        return None
+    author = str(getattr(doc, "author", "") or "")
+    return PageText(
+        text=text,
+        title=tidy(str(getattr(doc, "title", "") or "")),
+        description=tidy(str(getattr(doc, "description", "") or "")),
+        published=_parse_date(getattr(doc, "date", None)),
+        authors=tuple(a.strip() for a in re.split(r";|\s+(?:and|et)\s+", author) if a.strip()),
+    )
+
+
+def _parse_date(value: object) -> datetime | None:
+    if not value:
+        return None
+    text = str(value)
+    for fmt in ("%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%d"):
+        try:
+            when = datetime.strptime(text, fmt)
+        except ValueError:
+            continue
+        return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    return None
+
+
+def merge_page(article: ArticleData, page: PageText, hint: str | None) -> ArticleData:
+    """``article`` with the page's text where it is longer; the feed's summary is kept, and
+    the feed's own date and authors win over the page's."""
+    text = page.text if len(page.text) > len(article.text) else article.text
+    title = article.title or page.title
+    return replace(
+        article,
+        title=title,
+        summary=article.summary or page.description,
+        text=text,
+        language=detect(f"{title}\n{text}", hint),
+        published=article.published or page.published,
+        authors=article.authors or page.authors,
+    )
+
+
+def article_from_page(
+    source: Source, url: str, html: bytes | str, *, title: str = "", published: datetime | None
+) -> ArticleData | None:
+    """An item built from an article page alone (spiders and sitemaps). ``title`` and
+    ``published`` are what the listing or sitemap said, preferred over the page's."""
+    page = extract_page(html, url)
+    if page is None:
+        return None
+    title = title or page.title
+    canonical = canonicalize(url)
+    return ArticleData(
+        source=source.name,
+        url=url,
+        canonical_url=canonical,
+        guid=None,
+        title=title,
+        summary=page.description,
+        text=page.text,
+        language=detect(f"{title}\n{page.text}", source.language),
+        published=published or page.published,
+        authors=page.authors,
+    )
+
+
+async def add_full_text(
+    fetcher: Fetcher,
+    source: Source,
+    articles: Sequence[ArticleData],
+    *,
+    origin: str,
+    wanted: Wanted | None = None,
+    limit: int = 30,
+) -> tuple[tuple[ArticleData, ...], tuple[str, ...]]:
+    """``articles`` with the full text of those that carry only a summary.
+
+    Pages are fetched for at most ``limit`` items per call, only for the keys ``wanted``
+    returns (all, without it), politely (robots.txt, per-host delay, byte cap). A page that
+    fails leaves its item as the feed gave it; failures come back as warnings."""
+    candidates = [a for a in articles if needs_full_text(a) and page_url(a)]
+    if not candidates:
+        return tuple(articles), ()
+    keys = set(wanted(candidates)) if wanted is not None else {a.key for a in candidates}
+    todo = [a for a in candidates if a.key in keys][: max(limit, 0)]
+    if not todo:
+        return tuple(articles), ()
+    allow_private = bool(source.options.get("allow_private"))
+
+    async def one(article: ArticleData) -> ArticleData | CrawlError:
+        url = page_url(article)
+        assert url is not None
+        try:
+            resp = await fetcher.get(
+                url,
+                accept=PAGE_ACCEPT,
+                robots=True,
+                origin=origin,
+                allow_private=allow_private,
+                max_bytes=min(fetcher.settings.max_bytes, MAX_PAGE_BYTES),
+            )
+        except FetchError as e:
+            return e
+        # Extraction holds the GIL for a while; a thread keeps other fetches serviced.
+        page = await asyncio.to_thread(extract_page, resp.content, resp.url)
+        if page is None:
+            return CrawlError(f"no article text found on {resp.url}")
+        return merge_page(article, page, source.language)
+
+    outcomes = await asyncio.gather(*(one(a) for a in todo))
+    done: dict[str, ArticleData] = {}
+    failures: list[CrawlError] = []
+    for article, outcome in zip(todo, outcomes, strict=True):
+        if isinstance(outcome, ArticleData):
+            done[article.key] = outcome
+        else:
+            failures.append(outcome)
+    return tuple(done.get(a.key, a) for a in articles), _describe_failures(failures, len(todo))
+
+
+def _describe_failures(failures: list[CrawlError], tried: int) -> tuple[str, ...]:
+    if not failures:
+        return ()
+    blocked = [f for f in failures if isinstance(f, RobotsDisallowed)]
+    other = [f for f in failures if not isinstance(f, RobotsDisallowed)]
+    notes = []
+    if blocked:
+        notes.append(
+            f"full text: {len(blocked)} of {tried} article pages not fetched ({blocked[0]}); "
+            "their feed summaries are kept"
+        )
+    if other:
+        notes.append(
+            f"full text: {len(other)} of {tried} article pages failed (first: {other[0]}); "
+            "their feed summaries are kept"
+        )
+    return tuple(notes)

@@ -1,0 +1,116 @@
+"""Stored MinHash signatures and their LSH bands: near-duplicate candidates by index lookup.
+
+Each signed item has one ``signatures`` row (the signature, for verification) and ``BANDS``
+``signature_bands`` rows. Looking up a text's candidates is one query on the bands' primary
+key, so nothing is held in memory between batches and a restart forgets nothing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+
+from storage import similarity
+from storage.schema import signature_bands, signatures
+from storage.similarity import Signature
+
+__all__ = ["CANDIDATE_LIMIT", "Copy", "find_copies", "save_signature"]
+
+#: Most candidates verified per lookup, newest first: a flood of identical stubs cannot make
+#: one lookup slow.
+CANDIDATE_LIMIT = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Copy:
+    """A stored item whose text is a near-duplicate of the one looked up."""
+
+    article_id: int
+    cluster_id: int | None
+    #: Estimated Jaccard similarity of the two texts' shingles.
+    similarity: float
+
+
+def _lookup() -> sa.TextClause:
+    """The candidate query, built once: a fixed text statement is compiled and cached once
+    (a 32-term expression rebuilt per item would cost more than the lookup itself). Each
+    ``(band, hash)`` term is a primary-key search; SQLite ORs them (MULTI-INDEX OR)."""
+    terms = " OR ".join(f"(band = {i} AND hash = :h{i})" for i in range(similarity.BANDS))
+    return sa.text(
+        "SELECT s.article_id, s.minhash, a.cluster_id FROM signatures s "
+        "JOIN articles a ON a.id = s.article_id "
+        f"WHERE s.article_id IN (SELECT article_id FROM signature_bands WHERE {terms}) "
+        "AND s.at BETWEEN :lo AND :hi ORDER BY s.article_id DESC LIMIT :limit"
+    ).bindparams(
+        sa.bindparam("lo", type_=signatures.c.at.type),
+        sa.bindparam("hi", type_=signatures.c.at.type),
+    )
+
+
+_LOOKUP = _lookup()
+_INSERT_SIGNATURE = signatures.insert()
+_INSERT_BANDS = signature_bands.insert()
+_DELETE_BAND = signature_bands.delete().where(
+    signature_bands.c.band == sa.bindparam("b"),
+    signature_bands.c.hash == sa.bindparam("h"),
+    signature_bands.c.article_id == sa.bindparam("a"),
+)
+
+
+def save_signature(
+    conn: sa.Connection, article_id: int, sig: Signature, at: datetime, *, replace: bool = False
+) -> None:
+    """Store an item's signature and bands; with ``replace`` (after an edit), drop the
+    previous ones first."""
+    if replace:
+        old = conn.execute(
+            sa.select(signatures.c.minhash).where(signatures.c.article_id == article_id)
+        ).scalar_one_or_none()
+        if old is not None:
+            # By the full primary key: the bands table has no article_id index.
+            conn.execute(
+                _DELETE_BAND,
+                [
+                    {"b": i, "h": h, "a": article_id}
+                    for i, h in enumerate(similarity.band_hashes(similarity.from_bytes(old)))
+                ],
+            )
+            conn.execute(signatures.delete().where(signatures.c.article_id == article_id))
+    conn.execute(
+        _INSERT_SIGNATURE, {"article_id": article_id, "minhash": similarity.to_bytes(sig), "at": at}
+    )
+    conn.execute(
+        _INSERT_BANDS,
+        [
+            {"band": i, "hash": h, "article_id": article_id}
+            for i, h in enumerate(similarity.band_hashes(sig))
+        ],
+    )
+
+
+def find_copies(
+    conn: sa.Connection,
+    sig: Signature,
+    *,
+    threshold: float,
+    at: datetime,
+    window: timedelta,
+    limit: int = CANDIDATE_LIMIT,
+) -> list[Copy]:
+    """Stored items at least ``threshold`` similar to ``sig`` and stamped within ``window`` of
+    ``at``, most similar first (ties: the oldest item first)."""
+    params: dict[str, object] = {f"h{i}": h for i, h in enumerate(similarity.band_hashes(sig))}
+    params.update(lo=at - window, hi=at + window, limit=limit)
+    found = [
+        Copy(
+            r.article_id,
+            r.cluster_id,
+            similarity.similarity(sig, similarity.from_bytes(r.minhash)),
+        )
+        for r in conn.execute(_LOOKUP, params)
+    ]
+    return sorted(
+        (c for c in found if c.similarity >= threshold),
+        key=lambda c: (-c.similarity, c.article_id),
+    )

@@ -1,0 +1,92 @@
+"""Whether veye is healthy: the daemon's heartbeat, each source's record, the outbox."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from storage import outbox
+from storage.records import SourceState
+from storage.store import Store
+from veye.config import Settings
+from veye.daemon import HEARTBEAT
+from veye.lock import InstanceLock, lock_path_for
+
+#: A source that has produced nothing new for this many of its intervals (and at least a
+#: day) is called stale: its feed may have moved or died quietly.
+STALE_INTERVALS = 96
+STALE_FLOOR = timedelta(days=1)
+
+
+@dataclass(frozen=True, slots=True)
+class SourceHealth:
+    name: str
+    #: ``ok``, ``failing``, ``stale``, ``never polled`` or ``disabled``.
+    state: str
+    record: SourceState | None
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    daemon_alive: bool
+    daemon: dict[str, Any]
+    heartbeat_at: datetime | None
+    sources: tuple[SourceHealth, ...]
+    pending_alerts: int
+    failed_alerts: int
+
+    @property
+    def needs_attention(self) -> list[str]:
+        """What an operator should look at; empty when all is well."""
+        out = []
+        if not self.daemon_alive:
+            out.append("the daemon is not running")
+        for s in self.sources:
+            if s.state in ("failing", "stale"):
+                out.append(f"source {s.name} is {s.state}")
+        if self.failed_alerts:
+            out.append(f"{self.failed_alerts} alerts failed to deliver")
+        return out
+
+
+def stale_after(interval: float) -> timedelta:
+    return max(timedelta(seconds=interval * STALE_INTERVALS), STALE_FLOOR)
+
+
+def check(settings: Settings, store: Store, now: datetime) -> Health:
+    beat = store.get_runtime("daemon")
+    info: dict[str, Any] = dict(beat[0]) if beat and isinstance(beat[0], dict) else {}
+    beat_at = beat[1] if beat else None
+    lock_path = lock_path_for(settings.database_url())
+    held = InstanceLock(lock_path).is_held_elsewhere() if lock_path else True
+    alive = bool(
+        held
+        and info.get("pid")
+        and beat_at is not None
+        and now - beat_at < timedelta(seconds=3 * HEARTBEAT)
+    )
+    store.sync_sources((s.name, s.kind, s.url) for s in settings.sources)
+    records = {r.name: r for r in store.source_states()}
+    sources = []
+    for s in settings.sources:
+        rec = records.get(s.name)
+        if not s.enabled:
+            state = "disabled"
+        elif rec is None or rec.last_poll_at is None:
+            state = "never polled"
+        elif rec.failing_since is not None:
+            state = "failing"
+        elif (rec.last_new_at or rec.last_success_at or now) < now - stale_after(s.interval):
+            state = "stale"
+        else:
+            state = "ok"
+        sources.append(SourceHealth(s.name, state, rec))
+    pending, failed = _outbox_counts(store)
+    return Health(alive, info, beat_at, tuple(sources), pending, failed)
+
+
+def _outbox_counts(store: Store) -> tuple[int, int]:
+    with store.engine.connect() as conn:
+        counts = outbox.counts(conn)
+    return int(counts.get("pending", 0)), int(counts.get("failed", 0))
