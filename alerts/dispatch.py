@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -117,10 +117,6 @@ class Dispatcher:
     #: Called after each message, from the channel's thread.
     on_outcome: Callable[[MessageOutcome], None] | None = None
 
-    @classmethod
-    def of(cls, engine: Engine, channels: Iterable[Channel], **kwargs: object) -> Dispatcher:
-        return cls(engine, {c.name: c for c in channels}, **kwargs)  # type: ignore[arg-type]
-
     def close(self) -> None:
         for channel in self.channels.values():
             channel.close()
@@ -148,7 +144,9 @@ class Dispatcher:
         now = (now or self.clock()).astimezone(UTC)
         names = [n for n in self.channels if channels is None or n in channels]
         with self.engine.begin() as conn:
-            expired = outbox.expire(conn, now=now, channels=names)
+            # Any channel's: an alert for a channel since disabled or removed fails at its
+            # deadline too, rather than waiting forever.
+            expired = outbox.expire(conn, now=now)
         if expired:
             log.warning("%d alerts gave up: not delivered before their deadline", expired)
         started = self.monotonic()

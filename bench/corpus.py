@@ -11,60 +11,98 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from xml.sax.saxutils import escape
 
-PLACES = ["Mirebalais", "Cabaret", "Croix-des-Bouquets", "Cité Soleil", "Martissant", "Delmas",
-          "Tabarre", "Saint-Marc", "Arcahaie", "Petite-Rivière de l'Artibonite", "Pétion-Ville",
-          "Carrefour", "Gressier", "Léogâne", "Jacmel", "Les Cayes", "Hinche", "Gonaïves"]
+PLACES = [
+    "Mirebalais",
+    "Cabaret",
+    "Croix-des-Bouquets",
+    "Cité Soleil",
+    "Martissant",
+    "Delmas",
+    "Tabarre",
+    "Saint-Marc",
+    "Arcahaie",
+    "Petite-Rivière de l'Artibonite",
+    "Pétion-Ville",
+    "Carrefour",
+    "Gressier",
+    "Léogâne",
+    "Jacmel",
+    "Les Cayes",
+    "Hinche",
+    "Gonaïves",
+]
 GANGS = ["Viv Ansanm", "400 Mawozo", "Gran Grif", "Kraze Baryè", "5 Segonn", "G9", "G-Pèp"]
 
 FR = {
-    "event": ["Des bandits armés ont attaqué {place} ce {day}, faisant plusieurs morts.",
-              "Une évasion massive a eu lieu à la prison civile de {place}.",
-              "Les membres de la coalition {gang} ont incendié des maisons à {place}.",
-              "La police nationale a repoussé une attaque de gangs à {place}."],
-    "noise": ["Le gouvernement a présenté un nouveau budget au Parlement.",
-              "Les Grenadiers ont remporté un match amical au stade Sylvio Cator.",
-              "Le prix du riz a augmenté de dix pour cent sur les marchés de {place}.",
-              "Une foire agricole s'est tenue à {place} en présence des autorités locales.",
-              "Le ministère de l'Éducation annonce la réouverture des écoles.",
-              "Des pluies abondantes sont attendues sur le département de l'Ouest."],
-    "filler": ["Selon des témoins, la situation reste tendue dans la zone.",
-               "Les autorités n'ont pas encore communiqué de bilan officiel.",
-               "Plusieurs familles ont quitté le quartier pour se réfugier ailleurs.",
-               "Les organisations de la société civile appellent au calme.",
-               "La circulation a été perturbée pendant plusieurs heures."],
+    "event": [
+        "Des bandits armés ont attaqué {place} ce {day}, faisant plusieurs morts.",
+        "Une évasion massive a eu lieu à la prison civile de {place}.",
+        "Les membres de la coalition {gang} ont incendié des maisons à {place}.",
+        "La police nationale a repoussé une attaque de gangs à {place}.",
+    ],
+    "noise": [
+        "Le gouvernement a présenté un nouveau budget au Parlement.",
+        "Les Grenadiers ont remporté un match amical au stade Sylvio Cator.",
+        "Le prix du riz a augmenté de dix pour cent sur les marchés de {place}.",
+        "Une foire agricole s'est tenue à {place} en présence des autorités locales.",
+        "Le ministère de l'Éducation annonce la réouverture des écoles.",
+        "Des pluies abondantes sont attendues sur le département de l'Ouest.",
+    ],
+    "filler": [
+        "Selon des témoins, la situation reste tendue dans la zone.",
+        "Les autorités n'ont pas encore communiqué de bilan officiel.",
+        "Plusieurs familles ont quitté le quartier pour se réfugier ailleurs.",
+        "Les organisations de la société civile appellent au calme.",
+        "La circulation a été perturbée pendant plusieurs heures.",
+    ],
 }
 HT = {
-    "event": ["Bandi ame yo atake {place} {day}, plizyè moun mouri.",
-              "Prizonye yo sove nan prizon sivil {place} apre yon atak.",
-              "Gang {gang} yo boule kay nan {place}.",
-              "Polis la goumen ak gang ki t ap atake {place}."],
-    "noise": ["Gouvènman an prezante yon nouvo bidjè bay Palman an.",
-              "Ekip nasyonal la genyen yon match nan estad la.",
-              "Pri diri a monte nan mache {place} yo.",
-              "Lekòl yo ap louvri pòt yo ankò semèn pwochèn."],
-    "filler": ["Moun nan zòn nan di sitiyasyon an toujou cho.",
-               "Otorite yo poko bay yon bilan ofisyèl.",
-               "Anpil fanmi kouri kite katye a."],
+    "event": [
+        "Bandi ame yo atake {place} {day}, plizyè moun mouri.",
+        "Prizonye yo sove nan prizon sivil {place} apre yon atak.",
+        "Gang {gang} yo boule kay nan {place}.",
+        "Polis la goumen ak gang ki t ap atake {place}.",
+    ],
+    "noise": [
+        "Gouvènman an prezante yon nouvo bidjè bay Palman an.",
+        "Ekip nasyonal la genyen yon match nan estad la.",
+        "Pri diri a monte nan mache {place} yo.",
+        "Lekòl yo ap louvri pòt yo ankò semèn pwochèn.",
+    ],
+    "filler": [
+        "Moun nan zòn nan di sitiyasyon an toujou cho.",
+        "Otorite yo poko bay yon bilan ofisyèl.",
+        "Anpil fanmi kouri kite katye a.",
+    ],
 }
 EN = {
-    "event": ["Armed gangs attacked {place} on {day}, killing several people.",
-              "Hundreds of inmates escaped from the civil prison in {place}.",
-              "Members of the {gang} coalition set homes on fire in {place}.",
-              "Police repelled a gang attack on {place}."],
-    "noise": ["The government presented a new budget to Parliament.",
-              "Haiti's national team won a friendly match.",
-              "Rice prices rose ten percent in the markets of {place}.",
-              "Schools will reopen next week, the ministry said."],
-    "filler": ["Witnesses said the situation remained tense.",
-               "Authorities have not released an official toll.",
-               "Many families fled the neighbourhood."],
+    "event": [
+        "Armed gangs attacked {place} on {day}, killing several people.",
+        "Hundreds of inmates escaped from the civil prison in {place}.",
+        "Members of the {gang} coalition set homes on fire in {place}.",
+        "Police repelled a gang attack on {place}.",
+    ],
+    "noise": [
+        "The government presented a new budget to Parliament.",
+        "Haiti's national team won a friendly match.",
+        "Rice prices rose ten percent in the markets of {place}.",
+        "Schools will reopen next week, the ministry said.",
+    ],
+    "filler": [
+        "Witnesses said the situation remained tense.",
+        "Authorities have not released an official toll.",
+        "Many families fled the neighbourhood.",
+    ],
 }
 LANGS = {"fr": FR, "ht": HT, "en": EN}
-DAYS = {"fr": ["lundi", "mardi", "mercredi", "jeudi", "vendredi"],
-        "ht": ["lendi", "madi", "mèkredi", "jedi", "vandredi"],
-        "en": ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday"]}
+DAYS = {
+    "fr": ["lundi", "mardi", "mercredi", "jeudi", "vendredi"],
+    "ht": ["lendi", "madi", "mèkredi", "jedi", "vandredi"],
+    "en": ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday"],
+}
 
-BOILERPLATE_HEAD = """<!DOCTYPE html><html lang="{lang}"><head><meta charset="utf-8"><title>{title}</title>
+BOILERPLATE_HEAD = """<!DOCTYPE html><html lang="{lang}"><head><meta charset="utf-8">
+<title>{title}</title>
 <link rel="stylesheet" href="/style.css"></head><body><header><nav><ul>{nav}</ul></nav></header>
 <div class="ads">Publicité — Abonnez-vous à notre infolettre</div><main><article>
 <h1>{title}</h1><p class="byline">Par la rédaction · <time datetime="{iso}">{iso}</time></p>"""
@@ -97,15 +135,25 @@ class Corpus:
 
 def _paragraphs(rng: random.Random, lang: str, kind: str, n: int) -> list[str]:
     vocab = LANGS[lang]
-    out = [rng.choice(vocab[kind]).format(place=rng.choice(PLACES), gang=rng.choice(GANGS),
-                                          day=rng.choice(DAYS[lang]))]
+    out = [
+        rng.choice(vocab[kind]).format(
+            place=rng.choice(PLACES), gang=rng.choice(GANGS), day=rng.choice(DAYS[lang])
+        )
+    ]
     out += [rng.choice(vocab["filler"]) for _ in range(n)]
     return out
 
 
-def build(n_feeds: int, per_feed: int, *, base: str = "http://127.0.0.1:0", seed: int = 7,
-          syndicated: float = 0.1, duplicates: float = 0.05, page_paragraphs: int = 12,
-          ) -> Corpus:
+def build(
+    n_feeds: int,
+    per_feed: int,
+    *,
+    base: str = "http://127.0.0.1:0",
+    seed: int = 7,
+    syndicated: float = 0.1,
+    duplicates: float = 0.05,
+    page_paragraphs: int = 12,
+) -> Corpus:
     """``n_feeds`` feeds of ``per_feed`` items. A ``syndicated`` share of items copy another
     feed's text under a new headline and URL; a ``duplicates`` share repeat another feed's URL
     exactly."""
@@ -125,19 +173,29 @@ def build(n_feeds: int, per_feed: int, *, base: str = "http://127.0.0.1:0", seed
             elif items and roll < duplicates + syndicated:
                 src = rng.choice(items)
                 title = f"{src.title.split(':')[0]} : {rng.choice(PLACES)}"
-                item = Item(f, n, f"{base}/a/{f}/{n}", f"f{f}-{n}", title, src.text, src.lang,
-                            published)
+                item = Item(
+                    f, n, f"{base}/a/{f}/{n}", f"f{f}-{n}", title, src.text, src.lang, published
+                )
             else:
                 kind = "event" if rng.random() < 0.3 else "noise"
                 paras = _paragraphs(rng, lang, kind, rng.randint(3, 6))
                 title = paras[0][:90].rstrip(".,")
-                item = Item(f, n, f"{base}/a/{f}/{n}", f"f{f}-{n}", title, "\n\n".join(paras),
-                            lang, published)
+                item = Item(
+                    f,
+                    n,
+                    f"{base}/a/{f}/{n}",
+                    f"f{f}-{n}",
+                    title,
+                    "\n\n".join(paras),
+                    lang,
+                    published,
+                )
             items.append(item)
             feed_items.append(item)
         by_feed.append(feed_items)
-    feeds = {f"/feed/{f}": (_atom(f, its) if f % 2 else _rss(f, its)) for f, its in
-             enumerate(by_feed)}
+    feeds = {
+        f"/feed/{f}": (_atom(f, its) if f % 2 else _rss(f, its)) for f, its in enumerate(by_feed)
+    }
     pages = {it.url.removeprefix(base): _page(rng, it, page_paragraphs) for it in items}
     return Corpus(feeds, pages, items)
 
@@ -147,10 +205,14 @@ def _rss(f: int, items: list[Item]) -> bytes:
         f"<item><title>{escape(i.title)}</title><link>{escape(i.url)}</link>"
         f'<guid isPermaLink="false">{escape(i.guid)}</guid>'
         f"<pubDate>{format_datetime(i.published, usegmt=True)}</pubDate>"
-        f"<description>{escape(i.text)}</description></item>" for i in items)
-    return (f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel>'
-            f"<title>Feed {f}</title><link>http://example.org/{f}</link>"
-            f"<description>bench</description>{entries}</channel></rss>").encode()
+        f"<description>{escape(i.text)}</description></item>"
+        for i in items
+    )
+    return (
+        f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel>'
+        f"<title>Feed {f}</title><link>http://example.org/{f}</link>"
+        f"<description>bench</description>{entries}</channel></rss>"
+    ).encode()
 
 
 def _atom(f: int, items: list[Item]) -> bytes:
@@ -158,18 +220,27 @@ def _atom(f: int, items: list[Item]) -> bytes:
         f"<entry><title>{escape(i.title)}</title><id>{escape(i.guid)}</id>"
         f'<link rel="alternate" href="{escape(i.url)}"/>'
         f"<updated>{i.published.isoformat()}</updated>"
-        f'<summary type="text">{escape(i.text)}</summary></entry>' for i in items)
-    return (f'<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom">'
-            f"<title>Feed {f}</title><id>urn:feed:{f}</id><updated>2026-01-01T00:00:00Z</updated>"
-            f"{entries}</feed>").encode()
+        f'<summary type="text">{escape(i.text)}</summary></entry>'
+        for i in items
+    )
+    return (
+        f'<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom">'
+        f"<title>Feed {f}</title><id>urn:feed:{f}</id><updated>2026-01-01T00:00:00Z</updated>"
+        f"{entries}</feed>"
+    ).encode()
 
 
 def _page(rng: random.Random, item: Item, paragraphs: int) -> bytes:
     nav = "".join(f'<li><a href="/section/{k}">Rubrique {k}</a></li>' for k in range(12))
-    related = "".join(f'<li><a href="/a/{rng.randint(0, 99)}/{k}">Article lié {k}</a></li>'
-                      for k in range(6))
+    related = "".join(
+        f'<li><a href="/a/{rng.randint(0, 99)}/{k}">Article lié {k}</a></li>' for k in range(6)
+    )
     extra = _paragraphs(rng, item.lang, "noise", paragraphs)[1:]
     body = "".join(f"<p>{escape(p)}</p>" for p in [*item.text.split("\n\n"), *extra])
-    return (BOILERPLATE_HEAD.format(lang=item.lang, title=escape(item.title), nav=nav,
-                                    iso=item.published.isoformat())
-            + body + BOILERPLATE_FOOT.format(related=related, nav=nav)).encode()
+    return (
+        BOILERPLATE_HEAD.format(
+            lang=item.lang, title=escape(item.title), nav=nav, iso=item.published.isoformat()
+        )
+        + body
+        + BOILERPLATE_FOOT.format(related=related, nav=nav)
+    ).encode()

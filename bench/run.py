@@ -22,9 +22,13 @@ HERE = Path(__file__).parent
 
 def child(task: str, **args: Any) -> dict[str, Any]:
     """Run one task in a fresh process; adds its peak RSS in MB."""
-    proc = subprocess.Popen([sys.executable, "-m", "bench.worker", task, json.dumps(args)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            cwd=HERE.parent)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bench.worker", task, json.dumps(args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=HERE.parent,
+    )
     _, status, usage = os.wait4(proc.pid, 0)
     out = proc.stdout.read() if proc.stdout else ""
     err = proc.stderr.read() if proc.stderr else ""
@@ -52,7 +56,7 @@ def ingest(n_feeds: int, per_feed: int, runs: int, workdir: Path) -> dict[str, A
     routes: dict[str, bytes] = {}
     with serve(routes) as base:
         corpus = build(n_feeds, per_feed, base=base)
-        routes.update({p: b for p, b in corpus.feeds.items()})
+        routes.update(dict(corpus.feeds.items()))
         routes.update(corpus.pages)
         feeds = [base + p for p in corpus.feeds]
         veye_first, veye_again, reader_first, reader_again = [], [], [], []
@@ -106,12 +110,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--items", type=int, default=50, help="items per feed")
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--search-items", type=int, default=100_000)
-    p.add_argument("--growth", default="10000,30000,100000",
-                   help="corpus sizes for the growth series (comma-separated; '' to skip)")
+    p.add_argument(
+        "--growth",
+        default="10000,30000,100000",
+        help="corpus sizes for the growth series (comma-separated; '' to skip)",
+    )
     p.add_argument("--out", type=Path, default=HERE / "results.json")
     args = p.parse_args(argv)
-    results: dict[str, Any] = {"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
-                               "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    results: dict[str, Any] = {
+        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
     with tempfile.TemporaryDirectory(prefix="veye-bench-") as tmp:
         work = Path(tmp)
         results["ingest"] = ingest(args.feeds, args.items, args.runs, work)
@@ -125,10 +134,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             for n in growth:
                 r = ingest(max(1, n // args.items), args.items, 1, work)
                 per_item_ms = 1000 / r["veye_items_per_s"]["median"]
-                results["growth"].append({"items": n, "per_item_ms": per_item_ms,
-                                          "peak_rss_mb": r["veye_peak_rss_mb"]["median"]})
-                print(f"growth {n:>7} items: {per_item_ms:.3f} ms/item, "
-                      f"peak RSS {r['veye_peak_rss_mb']['median']:.0f} MB", flush=True)
+                results["growth"].append(
+                    {
+                        "items": n,
+                        "per_item_ms": per_item_ms,
+                        "peak_rss_mb": r["veye_peak_rss_mb"]["median"],
+                    }
+                )
+                print(
+                    f"growth {n:>7} items: {per_item_ms:.3f} ms/item, "
+                    f"peak RSS {r['veye_peak_rss_mb']['median']:.0f} MB",
+                    flush=True,
+                )
     args.out.write_text(json.dumps(results, indent=2))
     print(f"wrote {args.out}")
     return results
@@ -139,16 +156,26 @@ def _fmt(d: dict[str, float], unit: str = "") -> str:
 
 
 def _print_ingest(r: dict[str, Any]) -> None:
-    print(f"feed ingest, {r['items']} items: veye {_fmt(r['veye_items_per_s'])} items/s, "
-          f"reader {_fmt(r['reader_items_per_s'])} items/s, ratio {r['ingest_ratio']:.2f}x")
-    print(f"re-poll unchanged: veye {_fmt(r['veye_repoll_s'], 's')}, reader "
-          f"{_fmt(r['reader_repoll_s'], 's')}, ratio {r['repoll_ratio']:.2f} (lower is faster)")
-    print(f"peak RSS: veye {_fmt(r['veye_peak_rss_mb'], ' MB')}, reader "
-          f"{_fmt(r['reader_peak_rss_mb'], ' MB')}", flush=True)
+    print(
+        f"feed ingest, {r['items']} items: veye {_fmt(r['veye_items_per_s'])} items/s, "
+        f"reader {_fmt(r['reader_items_per_s'])} items/s, ratio {r['ingest_ratio']:.2f}x"
+    )
+    print(
+        f"re-poll unchanged: veye {_fmt(r['veye_repoll_s'], 's')}, reader "
+        f"{_fmt(r['reader_repoll_s'], 's')}, ratio {r['repoll_ratio']:.2f} (lower is faster)"
+    )
+    print(
+        f"peak RSS: veye {_fmt(r['veye_peak_rss_mb'], ' MB')}, reader "
+        f"{_fmt(r['reader_peak_rss_mb'], ' MB')}",
+        flush=True,
+    )
 
 
 def _print_search(r: dict[str, Any]) -> None:
-    print(f"search at {r['items']} items: veye median {_fmt(r['veye_median_ms'], ' ms')}, p95 "
-          f"{_fmt(r['veye_p95_ms'], ' ms')}; reader median {_fmt(r['reader_median_ms'], ' ms')},"
-          f" p95 {_fmt(r['reader_p95_ms'], ' ms')}; db {r['veye_db_mb']:.0f} MB vs "
-          f"{r['reader_db_mb']:.0f} MB", flush=True)
+    print(
+        f"search at {r['items']} items: veye median {_fmt(r['veye_median_ms'], ' ms')}, p95 "
+        f"{_fmt(r['veye_p95_ms'], ' ms')}; reader median {_fmt(r['reader_median_ms'], ' ms')},"
+        f" p95 {_fmt(r['reader_p95_ms'], ' ms')}; db {r['veye_db_mb']:.0f} MB vs "
+        f"{r['reader_db_mb']:.0f} MB",
+        flush=True,
+    )

@@ -39,8 +39,11 @@ def serve(routes: Mapping[str, bytes]) -> Iterator[str]:
                 self.end_headers()
                 return
             self.send_response(200)
-            ctype = "text/html; charset=utf-8" if self.path.startswith("/a/") else \
-                "application/xml; charset=utf-8"
+            ctype = (
+                "text/html; charset=utf-8"
+                if self.path.startswith("/a/")
+                else "application/xml; charset=utf-8"
+            )
             self.send_header("Content-Type", ctype)
             self.send_header("ETag", etag)
             self.send_header("Content-Length", str(len(body)))

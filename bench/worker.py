@@ -12,8 +12,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-QUERIES = ["prison", "evasion", "Mirebalais", "gangs attaque", '"prison civile"',
-           "Viv Ansanm", "police", "budget", "bandi", "inmates escaped"]
+QUERIES = [
+    "prison",
+    "evasion",
+    "Mirebalais",
+    "gangs attaque",
+    '"prison civile"',
+    "Viv Ansanm",
+    "police",
+    "budget",
+    "bandi",
+    "inmates escaped",
+]
 
 
 def veye_crawl(db: str, feeds: list[str], full_text: bool = False) -> dict[str, Any]:
@@ -31,14 +41,23 @@ def veye_crawl(db: str, feeds: list[str], full_text: bool = False) -> dict[str, 
     if full_text:
         kwargs["full_text"] = True
     started = time.perf_counter()
-    summary = crawl_once(store, flt, sources,
-                         fetcher_factory=lambda: Fetcher(FetchSettings(timeout=60,
-                                                                       per_host_concurrency=16)),
-                         concurrency=16, **kwargs)
+    summary = crawl_once(
+        store,
+        flt,
+        sources,
+        fetcher_factory=lambda: Fetcher(FetchSettings(timeout=60, per_host_concurrency=16)),
+        concurrency=16,
+        **kwargs,
+    )
     elapsed = time.perf_counter() - started
-    return {"seconds": elapsed, "new": summary.total("new"), "seen": summary.total("seen"),
-            "failed": summary.failed, "items": store.count(),
-            "not_modified": sum(1 for o in summary.outcomes if o.state == "not modified")}
+    return {
+        "seconds": elapsed,
+        "new": summary.total("new"),
+        "seen": summary.total("seen"),
+        "failed": summary.failed,
+        "items": store.count(),
+        "not_modified": sum(1 for o in summary.outcomes if o.state == "not modified"),
+    }
 
 
 def reader_crawl(db: str, feeds: list[str], workers: int = 4) -> dict[str, Any]:
@@ -56,7 +75,6 @@ def reader_crawl(db: str, feeds: list[str], workers: int = 4) -> dict[str, Any]:
 
 
 def veye_search(db: str, n: int) -> dict[str, Any]:
-    from bench.corpus import build
     from storage.search import SearchFilters, search
     from storage.store import Store
 
@@ -85,17 +103,20 @@ def _time_queries(run: Any, db: str) -> dict[str, Any]:
             run(q)
             samples.append((time.perf_counter() - t) * 1000)
     samples.sort()
-    return {"median_ms": statistics.median(samples),
-            "p95_ms": samples[int(len(samples) * 0.95) - 1],
-            "db_bytes": sum(p.stat().st_size for p in Path(db).parent.glob(Path(db).name + "*"))}
+    return {
+        "median_ms": statistics.median(samples),
+        "p95_ms": samples[int(len(samples) * 0.95) - 1],
+        "db_bytes": sum(p.stat().st_size for p in Path(db).parent.glob(Path(db).name + "*")),
+    }
 
 
 def _items(n: int) -> list[Any]:
     from bench.corpus import build
 
     per_feed = 100
-    return build(max(1, n // per_feed), per_feed, base="http://bench.example",
-                 duplicates=0.0).items[:n]
+    return build(
+        max(1, n // per_feed), per_feed, base="http://bench.example", duplicates=0.0
+    ).items[:n]
 
 
 def _fill_veye(store: Any, n: int) -> None:
@@ -105,8 +126,22 @@ def _fill_veye(store: Any, n: int) -> None:
     now = datetime.now(UTC)
     batch = []
     for it in _items(n):
-        batch.append((ArticleData(f"feed{it.feed}", it.url, it.url, it.guid, it.title, "",
-                                  it.text, it.lang, it.published), Verdict(alert=False)))
+        batch.append(
+            (
+                ArticleData(
+                    f"feed{it.feed}",
+                    it.url,
+                    it.url,
+                    it.guid,
+                    it.title,
+                    "",
+                    it.text,
+                    it.lang,
+                    it.published,
+                ),
+                Verdict(alert=False),
+            )
+        )
         if len(batch) == 2000:
             store.save(batch, now=now)
             batch = []
@@ -116,14 +151,26 @@ def _fill_veye(store: Any, n: int) -> None:
 def _fill_reader(r: Any, n: int) -> None:
     r.add_feed("http://bench.example/feed", allow_invalid_url=True, exist_ok=True)
     for it in _items(n):
-        r.add_entry({"feed_url": "http://bench.example/feed", "id": it.url, "title": it.title,
-                     "summary": it.text, "link": it.url}, overwrite=True)
+        r.add_entry(
+            {
+                "feed_url": "http://bench.example/feed",
+                "id": it.url,
+                "title": it.title,
+                "summary": it.text,
+                "link": it.url,
+            },
+            overwrite=True,
+        )
     r.enable_search()
     r.update_search()
 
 
-TASKS = {"veye_crawl": veye_crawl, "reader_crawl": reader_crawl, "veye_search": veye_search,
-         "reader_search": reader_search}
+TASKS = {
+    "veye_crawl": veye_crawl,
+    "reader_crawl": reader_crawl,
+    "veye_search": veye_search,
+    "reader_search": reader_search,
+}
 
 
 def main() -> None:

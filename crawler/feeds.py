@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import calendar
+import hashlib
 import html
 import re
 import time
@@ -92,8 +93,6 @@ def _article(source: Source, entry: Any, base: str, salvaged: bool) -> ArticleDa
     if link and (is_news_search_link(link) or is_amp(link)):
         link = choose_article_url(link, _alternatives(entry, base))
     canonical = canonicalize(link) if link else ""
-    if not canonical and not guid:
-        return None
     title = html_to_text(str(entry.get("title") or ""))
     summary = html_to_text(str(entry.get("summary") or ""))
     content = ""
@@ -104,22 +103,32 @@ def _article(source: Source, entry: Any, base: str, salvaged: bool) -> ArticleDa
     text = content if len(content) > len(summary) else summary
     if not (title or text):
         return None
+    published = _when(entry)
+    url = link or (guid or "")
+    if not canonical and not guid:
+        # No link and no id: the item is still news. It is known by what it says.
+        guid = _content_id(title, text, published)
     authors = tuple(
         a for a in (str(x.get("name") or "").strip() for x in entry.get("authors") or ()) if a
     )
     return ArticleData(
         source=source.name,
-        url=link or (guid or ""),
+        url=url,
         canonical_url=canonical,
         guid=guid,
         title=title,
         summary=summary,
         text=text,
         language=detect(f"{title}\n{text}", source.language),
-        published=_when(entry),
+        published=published,
         authors=authors,
         salvaged=salvaged,
     )
+
+
+def _content_id(title: str, text: str, published: datetime | None) -> str:
+    basis = "\x1f".join((title, text[:2000], published.isoformat() if published else ""))
+    return "content:" + hashlib.sha256(basis.encode()).hexdigest()[:24]
 
 
 def _alternatives(entry: Any, base: str) -> list[str]:

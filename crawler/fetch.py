@@ -274,7 +274,7 @@ class Fetcher:
         except httpx.TimeoutException as e:
             raise Timeout(f"timed out: {type(e).__name__}") from e
         except httpx.HTTPError as e:
-            raise FetchError(_describe(e)) from e
+            raise FetchError(_describe(e, url)) from e
         except (httpx.InvalidURL, UnicodeError, ValueError) as e:
             raise FetchError(f"invalid URL {url!r}: {e}") from e
 
@@ -291,9 +291,26 @@ def _check_scheme(url: str) -> None:
         )
 
 
-def _describe(e: httpx.HTTPError) -> str:
+_DNS_FAILURES = (
+    "name or service not known",
+    "nodename nor servname",
+    "temporary failure in name resolution",
+    "no address associated",
+    "getaddrinfo failed",
+)
+
+
+def _describe(e: httpx.HTTPError, url: str = "") -> str:
     if isinstance(e, httpx.ConnectError):
-        return f"cannot connect: {e or 'connection refused'}"
+        text = str(e)
+        if any(m in text.lower() for m in _DNS_FAILURES):
+            return (
+                f"cannot connect: no address for {host_of(url) or 'the host'} "
+                "(offline, or the domain no longer exists)"
+            )
+        if not text or "all connection attempts failed" in text.lower():
+            text = "connection refused"
+        return f"cannot connect: {text}"
     if isinstance(e, httpx.RemoteProtocolError):
         return f"the server broke the protocol: {e}"
     return f"{type(e).__name__}: {e}"

@@ -26,6 +26,7 @@ from typing import Any
 
 from crawler.fetch import FetchSettings
 from crawler.records import ArticleData, FetchResult, Source, Validators
+from crawler.spiders.options import check_listing_options, check_sitemap_options
 
 __all__ = ["decode_article", "encode_article", "job_for", "run_spider"]
 
@@ -106,6 +107,9 @@ async def run_spider(
     after ``time_limit`` seconds) or unreadable output come back in ``FetchResult.error``,
     with the items received before it. ``argv`` replaces the child command (tests)."""
     started = time.monotonic()
+    problem = _check(source)
+    if problem:
+        return _result(source, [], None, problem, started)
     command = list(argv or [sys.executable, "-m", "crawler.spider_runner"])
     job = json.dumps(job_for(source, settings, known_keys, time_limit=time_limit, now=now))
     articles: list[ArticleData] = []
@@ -184,6 +188,16 @@ async def run_spider(
     if error is None:
         error = _failure(summary, proc.returncode, stderr_tail)
     return _result(source, articles, summary, error, started, problems)
+
+
+def _check(source: Source) -> str | None:
+    """A source the child would refuse, refused before a process is started for it."""
+    checks = {"spider": check_listing_options, "sitemap": check_sitemap_options}
+    check = checks.get(source.kind)
+    if check is None:
+        return f"{source.kind} sources are not crawled by a spider"
+    problem = check(source.options)
+    return f"bad options for source {source.name!r}: {problem}" if problem else None
 
 
 def _failure(

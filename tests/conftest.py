@@ -32,7 +32,7 @@ def write_config(tmp_path: Path, sources: list[dict[str, object]], **extra: obje
     """A config in ``tmp_path`` with its database beside it."""
     config = {
         "storage": {"url": "sqlite:///veye.db"},
-        "crawl": {"timeout": "3s", "concurrency": 8},
+        "crawl": {"timeout": "3s", "concurrency": 8, "min_delay": 0, "full_text": False},
         "sources": sources,
         **extra,
     }

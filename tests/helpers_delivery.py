@@ -13,7 +13,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -252,10 +252,8 @@ class Receiver:
                     self.send_header(k, v)
                 self.send_header("Content-Length", str(len(answer.body)))
                 self.end_headers()
-                try:
+                with suppress(BrokenPipeError, ConnectionResetError):
                     self.wfile.write(answer.body)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True

@@ -11,8 +11,14 @@ from tests.localserver import LocalServer, Route
 
 def serve_outlets(server: LocalServer) -> list[dict[str, object]]:
     server.add("/rss", Route(feed_bytes("rss20.xml"), etag='"rss-1"'))
-    server.add("/atom", Route(feed_bytes("atom.xml"), content_type="application/atom+xml",
-                              last_modified="Tue, 02 Apr 2024 12:00:00 GMT"))
+    server.add(
+        "/atom",
+        Route(
+            feed_bytes("atom.xml"),
+            content_type="application/atom+xml",
+            last_modified="Tue, 02 Apr 2024 12:00:00 GMT",
+        ),
+    )
     server.add("/rdf", Route(feed_bytes("rdf.xml"), content_type="application/rdf+xml"))
     server.add("/broken", Route(feed_bytes("broken.xml")))
     server.add("/down", Route(b"internal error", status=500, content_type="text/plain"))
@@ -107,8 +113,12 @@ def test_search_syntax_error_is_one_line(tmp_path: Path) -> None:
 def test_offline_crawl_of_the_shipped_sources_is_a_table_not_a_crash(tmp_path: Path) -> None:
     """No internet here: every real outlet fails, each with its own readable error."""
     repo = Path(__file__).resolve().parents[1]
-    text = (repo / "config.yaml").read_text("utf-8").replace(
-        "sqlite:///veye.db", f"sqlite:///{tmp_path}/veye.db").replace("timeout: 20s", "timeout: 2s")
+    text = (
+        (repo / "config.yaml")
+        .read_text("utf-8")
+        .replace("sqlite:///veye.db", f"sqlite:///{tmp_path}/veye.db")
+        .replace("timeout: 20s", "timeout: 2s")
+    )
     config = tmp_path / "config.yaml"
     config.write_text(text, "utf-8")
     result = run_veye("crawl", "--format", "json", config=config, timeout=120)

@@ -21,7 +21,8 @@ from alerts.channels.webhook import sign as channel_sign
 from crawler.article import extract_page
 from crawler.feeds import parse_feed
 from crawler.records import Source
-from tests.conftest import run_veye
+from storage.search import SearchFilters, search
+from veye.app import App
 from veye.demo import (
     SampleSite,
     SmtpSink,
@@ -213,11 +214,10 @@ def test_demo_keep_leaves_a_database_to_explore(tmp_path: Path) -> None:
     kept = tmp_path / "kept"
     result = run_demo(tmp_path, "--no-interactive", "--keep", str(kept))
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert (kept / "config.yaml").exists()
-    assert (kept / "veye.db").exists()
-    found = run_veye(
-        "search", "Mirebalais", "--all-items", "--format", "json", config=kept / "config.yaml"
-    )
-    assert found.returncode == 0, found.stderr
-    sources = {json.loads(line)["source"] for line in found.stdout.splitlines()}
-    assert {"agence-caraibe", "radyo-fanal", "caribbean-ledger"} <= sources
+    assert f"--config {kept / 'config.yaml'} search" in result.stdout
+    app = App(kept / "config.yaml")
+    try:
+        hits = search(app.store.engine, "Mirebalais", SearchFilters(by_cluster=False))
+    finally:
+        app.close()
+    assert {"agence-caraibe", "radyo-fanal", "caribbean-ledger"} <= {h.article.source for h in hits}

@@ -5,10 +5,13 @@ that try to add headers or HTML."""
 from __future__ import annotations
 
 import socket
+import unicodedata
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from alerts.channels.base import Message, OutgoingAlert, RefusedError, RetryLaterError
 from alerts.channels.email import EmailChannel, EmailSettings
@@ -65,7 +68,11 @@ def alert(title: str = "Évasion à la prison civile de Mirebalais", **item: Any
         },
         "verdict": PRISON_VERDICT,
     }
-    return Message("0b3c5a4e-1111-2222-3333-444455556666", "alert.new", (OutgoingAlert("alert.new", payload, NOW),))
+    return Message(
+        "0b3c5a4e-1111-2222-3333-444455556666",
+        "alert.new",
+        (OutgoingAlert("alert.new", payload, NOW),),
+    )
 
 
 def test_the_headline_reads_from_the_verdict() -> None:
@@ -108,7 +115,10 @@ def test_an_alert_arrives_with_text_and_html_parts() -> None:
         "https://lenouvelliste.example/a",
         "Plus de 500 détenus se sont évadés.",
     ]
-    assert '<a href="https://lenouvelliste.example/a">Évasion à la prison civile de Mirebalais</a>' in html
+    assert (
+        '<a href="https://lenouvelliste.example/a">Évasion à la prison civile de Mirebalais</a>'
+        in html
+    )
 
 
 def test_an_update_threads_under_its_first_alert() -> None:
@@ -171,7 +181,8 @@ def test_no_feed_title_can_add_a_header(title: str) -> None:
     assert subject.startswith("[veye] Prison break · Évasion")
     assert not any(c in subject for c in "\r\n\x0b\x0c\x85\u2028\u2029\u202e")
     assert "=?" not in subject.replace("= ?", "")
-    assert msg["Bcc"] is None and msg["X-Injected"] is None
+    assert msg["Bcc"] is None
+    assert msg["X-Injected"] is None
     text = msg.get_body(("plain",)).get_content()
     assert not any(line.startswith(("Bcc:", "X-Injected:")) for line in text.splitlines())
 
@@ -192,7 +203,9 @@ def test_feed_html_is_escaped_and_only_http_links_are_kept() -> None:
     with smtp_server() as (box, port):
         EmailChannel(settings(port)).send(message)
     html = box.parsed().get_body(("html",)).get_content()
-    assert "<script" not in html and "<img" not in html and "<b>gras" not in html
+    assert "<script" not in html
+    assert "<img" not in html
+    assert "<b>gras" not in html
     assert "&lt;script&gt;alert(&#34;t&#34;)&lt;/script&gt; Évasion" in html
     assert "&lt;img src=x onerror=&#34;alert(2)&#34;&gt; &amp; &lt;b&gt;gras&lt;/b&gt;" in html
     assert "javascript:" not in html
@@ -210,9 +223,11 @@ def test_starttls_with_a_trusted_certificate_and_auth(cert: tuple[Path, Path]) -
 
 
 def test_starttls_checks_the_certificate_by_default(cert: tuple[Path, Path]) -> None:
-    with smtp_server(starttls=server_context(*cert)) as (box, port):
-        with pytest.raises(RetryLaterError, match="certificate check failed"):
-            EmailChannel(settings(port, security="starttls")).send(alert())
+    with (
+        smtp_server(starttls=server_context(*cert)) as (box, port),
+        pytest.raises(RetryLaterError, match="certificate check failed"),
+    ):
+        EmailChannel(settings(port, security="starttls")).send(alert())
     assert box.messages == []
 
 
@@ -270,7 +285,7 @@ def test_templates_can_be_overridden_by_a_folder(tmp_path: Path) -> None:
     assert subject == f"ALERTE {EXPECTED_HEADLINE} Bcc: x@example.org"
     assert box.parsed()["Bcc"] is None
     (tmp_path / "email.txt").write_text("{% for a in alerts %}{{ a.nope }")
-    with pytest.raises(AlertsError, match="email.txt"):
+    with pytest.raises(AlertsError, match=r"email\.txt"):
         Templates(tmp_path)
 
 
@@ -282,6 +297,32 @@ def test_a_digest_lists_every_alert() -> None:
     msg = box.parsed()
     assert msg["Subject"] == f"[veye] 2 alerts: {EXPECTED_HEADLINE} and more"
     text = msg.get_body(("plain",)).get_content()
-    assert "1. " + EXPECTED_HEADLINE in text and "2. " + EXPECTED_HEADLINE in text
-    assert "Évasion à Mirebalais" in text and "Attaque à Mirebalais" in text
+    assert "1. " + EXPECTED_HEADLINE in text
+    assert "2. " + EXPECTED_HEADLINE in text
+    assert "Évasion à Mirebalais" in text
+    assert "Attaque à Mirebalais" in text
 
+
+@given(st.text(max_size=200))
+def test_any_title_stays_on_one_line_and_adds_no_header(title: str) -> None:
+    line = one_line(title)
+    assert not any(unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in line)
+    message = alert(title)
+    payload = {**message.alerts[0].payload, "verdict": None}
+    msg = EmailChannel(settings(25)).compose(
+        Message("d", "alert.new", (OutgoingAlert("alert.new", payload, NOW),))
+    )
+    head = msg.as_bytes().split(b"\r\n\r\n", 1)[0].decode("ascii")
+    names = {line.split(":", 1)[0] for line in head.split("\r\n") if line[:1] not in " \t"}
+    assert names == {
+        "Subject",
+        "From",
+        "To",
+        "Date",
+        "Message-ID",
+        "X-Veye-Delivery",
+        "X-Veye-Event",
+        "Auto-Submitted",
+        "Content-Type",
+        "MIME-Version",
+    }

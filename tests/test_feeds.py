@@ -78,3 +78,51 @@ def test_keys_are_stable_and_hashes_follow_content() -> None:
     assert c[1].key == a[1].key
     assert c[1].content_hash != a[1].content_hash
     assert c[0].content_hash == a[0].content_hash
+
+
+NEWS_SEARCH = """<?xml version="1.0" encoding="UTF-8"?>
+<rss version="2.0"><channel><title>"Haiti prison" - Google News</title>
+<item>
+  <title>Gangs attack prison in Haiti - The Haitian Times</title>
+  <link>https://news.google.com/rss/articles/CBMiopaqueAU_yqL1?oc=5</link>
+  <guid isPermaLink="false">CBMiopaqueAU_yqL1</guid>
+  <description>&lt;a href="https://haitiantimes.com/2024/03/04/prison-attack/?utm_source=gn"
+    target="_blank"&gt;Gangs attack prison in Haiti&lt;/a&gt;&amp;nbsp;&amp;nbsp;&lt;font
+    color="#6f6f6f"&gt;The Haitian Times&lt;/font&gt;</description>
+  <source url="https://haitiantimes.com">The Haitian Times</source>
+</item>
+<item>
+  <title>Évasion à Mirebalais - Le Nouvelliste</title>
+  <link>https://news.google.com/rss/articles/CBMiopaqueAU_yqL2?oc=5</link>
+  <description>&lt;a href="https://news.google.com/rss/articles/CBMiopaqueAU_yqL2?oc=5"&gt;Évasion
+    à Mirebalais&lt;/a&gt;</description>
+  <source url="https://lenouvelliste.com">Le Nouvelliste</source>
+</item>
+<item>
+  <title>Cabaret : une attaque - AMP</title>
+  <link>https://amp.nouvelles.example/2024/03/cabaret</link>
+  <guid isPermaLink="true">https://www.nouvelles.example/2024/03/cabaret</guid>
+  <description>Une attaque à Cabaret.</description>
+</item>
+<item>
+  <title>Un flash sans lien</title>
+  <description>Des tirs entendus à Solino ce matin.</description>
+</item>
+</channel></rss>
+""".encode()
+
+
+def test_news_search_and_amp_links_are_resolved_to_the_publishers_page() -> None:
+    parsed = parse_feed(SRC, NEWS_SEARCH, url="https://news.google.com/rss/search?q=x")
+    wire, opaque, amp, bare = parsed.articles
+    assert wire.canonical_url == "https://haitiantimes.com/2024/03/04/prison-attack/"
+    assert wire.url.startswith("https://haitiantimes.com/")
+    # No publisher URL in the entry: the search link, without its display parameters.
+    assert opaque.canonical_url == "https://news.google.com/rss/articles/CBMiopaqueAU_yqL2"
+    assert amp.canonical_url == "https://www.nouvelles.example/2024/03/cabaret"
+    # An entry with neither link nor id is kept, known by its content.
+    assert bare.canonical_url == ""
+    assert bare.guid is not None
+    assert bare.guid.startswith("content:")
+    again = parse_feed(SRC, NEWS_SEARCH, url="https://news.google.com/rss/search?q=x")
+    assert again.articles[3].key == bare.key

@@ -132,9 +132,16 @@ def test_sent_failed_and_retry_state_changes(store: Store) -> None:
         outbox.mark_failed(conn, [b], error="HTTP 404: gone", attempted=True)
         outbox.mark_retry(conn, [c], next_attempt_at=NOW + dt.timedelta(seconds=30), error="500")
         got = {i: outbox.get(conn, i) for i in (a, b, c)}
-    assert got[a] and got[a].state == "sent" and got[a].sent_at == NOW and got[a].attempts == 1
-    assert got[b] and got[b].state == "failed" and got[b].last_error == "HTTP 404: gone"
-    assert got[c] and got[c].state == "pending" and got[c].attempts == 1
+    assert got[a]
+    assert got[a].state == "sent"
+    assert got[a].sent_at == NOW
+    assert got[a].attempts == 1
+    assert got[b]
+    assert got[b].state == "failed"
+    assert got[b].last_error == "HTTP 404: gone"
+    assert got[c]
+    assert got[c].state == "pending"
+    assert got[c].attempts == 1
     assert claim(store, now=NOW + dt.timedelta(seconds=29)) == []
     assert claim(store, now=NOW + dt.timedelta(seconds=30)) == [c]
     with store.engine.connect() as conn:
@@ -147,7 +154,8 @@ def test_expire_fails_what_is_owed_past_its_deadline(store: Store) -> None:
     with store.transaction() as conn:
         assert outbox.expire(conn, now=NOW) == 1
         expired = outbox.get(conn, a)
-    assert expired and expired.state == "failed"
+    assert expired
+    assert expired.state == "failed"
     assert "deadline" in (expired.last_error or "")
     assert states(store)[b] == "pending"
 
@@ -163,9 +171,13 @@ def test_retry_requeues_failed_alerts_with_a_new_deadline_and_the_same_delivery_
         outbox.mark_sent(conn, [b], now=NOW)
     later = NOW + dt.timedelta(days=2)
     with store.transaction() as conn:
-        assert outbox.retry(conn, [a, b], now=later, deadline_at=later + dt.timedelta(hours=24)) == [a]
+        assert outbox.retry(
+            conn, [a, b], now=later, deadline_at=later + dt.timedelta(hours=24)
+        ) == [a]
         row = outbox.get(conn, a)
-    assert row and row.state == "pending" and row.attempts == 0
+    assert row
+    assert row.state == "pending"
+    assert row.attempts == 0
     assert row.delivery_id == f"d-{row.cluster_id}-desk"
     assert row.next_attempt_at == later
     with store.transaction() as conn:

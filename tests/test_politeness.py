@@ -280,3 +280,74 @@ def test_the_daemon_leaves_a_source_alone_until_its_next_poll(
         assert server.hits["/busy"] == 2
     finally:
         app.close()
+
+
+# -- errors per source -------------------------------------------------------------------
+
+
+def test_a_broken_feed_keeps_its_entries_marked_salvaged_in_the_store(
+    server: LocalServer, tmp_path: Path
+) -> None:
+    import sqlalchemy as sa
+
+    from storage.schema import articles
+
+    url = server.add("/broken", Route(feed_bytes("broken.xml")))
+    store = Store.open(f"sqlite:///{tmp_path}/v.db")
+    try:
+        (outcome,) = crawl_once(
+            store,
+            NoAlerts(),
+            [Source("casse", "feed", url)],
+            fetcher_factory=lambda: Fetcher(FAST, robots=RobotsCache()),
+            options=CollectOptions(full_text=False),
+        ).outcomes
+        with store.engine.connect() as conn:
+            rows = conn.execute(sa.select(articles.c.title, articles.c.salvaged)).all()
+        (state,) = store.source_states(["casse"])
+    finally:
+        store.close()
+    assert outcome.state == "ok"
+    assert outcome.new == len(rows) >= 1
+    assert any("malformed feed" in w and "salvaged" in w for w in outcome.warnings)
+    assert ("Attaque armée à Solino", True) in [(t, bool(s)) for t, s in rows]
+    assert all(s for _, s in rows)
+    assert state.last_error is None  # a salvaged feed is a working source
+
+
+def test_a_redirect_onto_another_sources_feed_is_reported_on_the_redirected_source(
+    server: LocalServer, tmp_path: Path
+) -> None:
+    server.add("/feed", Route(feed_bytes("atom.xml"), content_type="application/atom+xml"))
+    server.add("/old-feed", Route(status=301, headers={"Location": "/feed"}))
+    store = Store.open(f"sqlite:///{tmp_path}/v.db")
+    sources = [
+        Source("old", "feed", server.url("/old-feed")),
+        Source("new", "feed", server.url("/feed")),
+    ]
+    try:
+        summary = crawl_once(
+            store,
+            NoAlerts(),
+            sources,
+            fetcher_factory=lambda: Fetcher(FAST, robots=RobotsCache()),
+            options=CollectOptions(full_text=False),
+        )
+        outcomes = {o.source: o for o in summary.outcomes}
+        assert outcomes["new"].warnings == ()
+        (note,) = outcomes["old"].warnings
+        assert note == (
+            f"redirected to {server.url('/feed')}, which source 'new' already polls: "
+            "remove one of the two from the config"
+        )
+        # Polled alone later, the other source is still known from the database.
+        (alone,) = crawl_once(
+            store,
+            NoAlerts(),
+            sources[:1],
+            fetcher_factory=lambda: Fetcher(FAST, robots=RobotsCache()),
+            options=CollectOptions(full_text=False),
+        ).outcomes
+        assert "'new' already polls" in alone.warnings[0]
+    finally:
+        store.close()

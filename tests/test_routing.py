@@ -111,7 +111,10 @@ def test_disabled_channels_and_other_categories_owe_nothing(store: Store) -> Non
     assert enqueue(store, planner(channels=("desk",)), became_alert(c, a)) == 1
     assert [r.channel for r in owed(store)] == ["desk"]
     c2, a2 = seed_cluster(store, url="https://nouvelles.example/2")
-    assert enqueue(store, planner(route(categories=frozenset({"gang_attack"}))), became_alert(c2, a2)) == 0
+    assert (
+        enqueue(store, planner(route(categories=frozenset({"gang_attack"}))), became_alert(c2, a2))
+        == 0
+    )
     assert enqueue(store, planner(route(categories=frozenset({"*"}))), became_alert(c2, a2)) == 2
 
 
@@ -137,7 +140,9 @@ def test_routes_can_require_a_place(store: Store, places: frozenset[str], expect
 
 def test_routes_can_require_a_source(store: Store) -> None:
     c, a = seed_cluster(store, outlets=("nouvelles", "lenouvelliste"))
-    assert enqueue(store, planner(route(sources=frozenset({"alterpresse"}))), became_alert(c, a)) == 0
+    assert (
+        enqueue(store, planner(route(sources=frozenset({"alterpresse"}))), became_alert(c, a)) == 0
+    )
     assert (
         enqueue(store, planner(route(sources=frozenset({"lenouvelliste"}))), became_alert(c, a))
         == 2
@@ -260,12 +265,15 @@ def test_past_the_hourly_cap_alerts_fold_into_a_digest_at_the_hour_end(store: St
 def test_quiet_hours_parse_and_contain() -> None:
     q = QuietHours.parse("22:00-06:30")
     assert str(q) == "22:00-06:30"
-    assert q.contains(dt.time(23, 0)) and q.contains(dt.time(6, 29))
-    assert not q.contains(dt.time(6, 30)) and not q.contains(dt.time(12, 0))
+    assert q.contains(dt.time(23, 0))
+    assert q.contains(dt.time(6, 29))
+    assert not q.contains(dt.time(6, 30))
+    assert not q.contains(dt.time(12, 0))
     day = QuietHours.parse("12:00-13:00")
-    assert day.contains(dt.time(12, 30)) and not day.contains(dt.time(13, 0))
+    assert day.contains(dt.time(12, 30))
+    assert not day.contains(dt.time(13, 0))
     for bad in ("22-06", "25:00-06:00", "10:00-10:00", ""):
-        with pytest.raises(ValueError, match="quiet hours|span of hours"):
+        with pytest.raises(ValueError, match=r"quiet hours|span of hours"):
             QuietHours.parse(bad)
 
 
@@ -282,3 +290,26 @@ def test_digest_windows_count_from_local_midnight() -> None:
     assert digest_key(dt.datetime(2024, 3, 4, 13, 0, tzinfo=PAP)) == "digest@2024-03-04T18:00:00Z"
     # Outside quiet hours nothing moves.
     assert after_quiet(at, QuietHours.parse("22:00-06:00"), tz) == at
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        "alerts.routing",
+        "alerts.dispatch",
+        "alerts.digest",
+        "alerts.channels",
+        "alerts.channels.base",
+        "alerts.channels.email",
+        "alerts.channels.webhook",
+        "alerts.channels.render",
+        "storage.outbox",
+    ],
+)
+def test_the_public_api_is_declared_and_exists(module: str) -> None:
+    import importlib
+
+    mod = importlib.import_module(module)
+    assert mod.__all__ == sorted(mod.__all__, key=lambda n: (not n.isupper(), n))
+    for name in mod.__all__:
+        assert hasattr(mod, name), f"{module}.{name}"

@@ -7,9 +7,6 @@ from functools import cached_property
 from pathlib import Path
 
 from alerts.channels.base import Channel
-from alerts.channels.email import EmailChannel, EmailSettings
-from alerts.channels.render import Templates
-from alerts.channels.webhook import WebhookChannel, WebhookSettings
 from alerts.classify import Filter
 from alerts.digest import QuietHours
 from alerts.dispatch import Dispatcher, RetryPolicy
@@ -54,7 +51,7 @@ class App:
         """Use a reloaded config from now on: what was built from the old one is rebuilt on
         next use; the store stays open (a changed ``storage.url`` needs a restart)."""
         self._settings = settings
-        for name in ("filter", "planner", "dispatcher"):
+        for name in ("filter", "planner", "dispatcher", "channels"):
             self.__dict__.pop(name, None)
 
     @cached_property
@@ -115,6 +112,11 @@ def _build_planner(settings: Settings) -> Planner:
 def _build_channels(settings: Settings) -> dict[str, Channel]:
     """Enabled channels, secrets read from their files; problems as :class:`ConfigError`
     naming the key."""
+    # Imported here: commands that send nothing do not pay for SMTP, HTTP and templates.
+    from alerts.channels.email import EmailChannel, EmailSettings
+    from alerts.channels.render import Templates
+    from alerts.channels.webhook import WebhookChannel, WebhookSettings
+
     a = settings.alerts
     folder = None
     if a.templates:

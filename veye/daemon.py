@@ -13,7 +13,6 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from types import FrameType
-from typing import Any
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -105,8 +104,9 @@ class Daemon:
             [source],
             fetcher_factory=lambda: Fetcher(settings.crawl.fetch_settings()),
             concurrency=1,
-            planner=self._planner(),
+            planner=self.app.planner,
             clock=self.clock,
+            options=settings.crawl.collect_options(),
         )
         for o in summary.outcomes:
             if o.error:
@@ -122,14 +122,10 @@ class Daemon:
                 )
         self._mark_job(f"source:{name}")
 
-    def _planner(self) -> Any:
-        return getattr(self.app, "planner", None)
-
     def _dispatch(self) -> None:
-        dispatcher = getattr(self.app, "dispatcher", None)
-        if dispatcher is None or self.stopping.is_set():
+        if self.stopping.is_set():
             return
-        dispatcher.run_once(self.clock())
+        self.app.dispatcher.run_once(self.clock())
         self._mark_job("dispatch")
 
     def _beat(self) -> None:
@@ -230,6 +226,11 @@ class Daemon:
         sources = settings.active_sources()
         store.sync_sources((s.name, s.kind, s.url) for s in sources)
         self._beat()
+        # Alerts a crashed daemon left mid-send go out again now, under the same delivery id,
+        # rather than when their lease runs out.
+        recovered = self.app.dispatcher.recover()
+        if recovered:
+            log.info("resuming %d alerts left in flight by the last run", recovered)
         self._schedule_sources(sources)
         self.scheduler.add_job(
             self._guard("heartbeat", self._beat),

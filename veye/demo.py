@@ -6,7 +6,7 @@ webhook sink standing in for the user's mail and chat, and a config pointing vey
     with demo_environment() as env:          # servers up, config written, temp dir made
         app = App(env.config_path)
         summary = crawl(app)                 # the same crawl_once as `veye crawl`
-        delivery = deliver(app)              # the real dispatcher, if this build has one
+        delivery = deliver(app)              # one pass of the real dispatcher
         env.smtp.received, env.webhook.received
     # servers stopped, temp dir gone
 

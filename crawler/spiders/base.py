@@ -148,7 +148,8 @@ class VeyeSpider(scrapy.Spider):
 
     def saw(self, response: Response) -> None:
         self.report.pages += 1
-        if response.meta.get("start"):
+        request = getattr(response, "request", None)
+        if request is not None and request.meta.get("start"):
             self.report.status = response.status
             self.report.final_url = response.url
 

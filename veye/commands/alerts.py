@@ -10,7 +10,6 @@ from typing import Any
 import click
 from rich.markup import escape
 
-from alerts.channels.render import sample_message
 from alerts.errors import DeliveryError, PermanentDeliveryError
 from storage import outbox
 from veye.app import App
@@ -240,6 +239,8 @@ def test(app: App, channel: str) -> None:
         )
     if not configured[channel].enabled:
         raise UsageError(f"channel {channel!r} is disabled (enabled: false in the config)")
+    from alerts.channels.render import sample_message
+
     target = app.channels[channel]
     message = sample_message(str(uuid.uuid4()))
     out = console()

@@ -83,6 +83,7 @@ def crawl(app: App, names: tuple[str, ...], fmt: str, no_deliver: bool) -> None:
             concurrency=settings.crawl.concurrency,
             on_result=advance,
             planner=app.planner,
+            options=settings.crawl.collect_options(),
         )
     delivered = None if no_deliver else app.dispatcher.run_once(budget=DELIVERY_BUDGET)
     if fmt == "json":

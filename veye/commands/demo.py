@@ -63,15 +63,17 @@ def demo(keep: Path | None, interactive: bool | None) -> None:
         show.setup(env)
         app = App(env.config_path)
         try:
-            ok = _run(show, env, app)
+            problems = _run(show, env, app)
         finally:
             app.close()
     show.outro(env)
-    if not ok:
+    if problems:
+        click.echo(f"veye: error: the demo did not go through: {'; '.join(problems)}", err=True)
         sys.exit(1)
 
 
-def _run(show: _Show, env: DemoEnvironment, app: App) -> bool:
+def _run(show: _Show, env: DemoEnvironment, app: App) -> list[str]:
+    """The steps after the stage is set; what went wrong, if anything."""
     show.step(2, "Crawl: fetch, read, filter, store (what `veye crawl` does)")
     summary = show.crawl(app)
     pages = env.site.article_pages_fetched()
@@ -86,9 +88,14 @@ def _run(show: _Show, env: DemoEnvironment, app: App) -> bool:
     show.delivery(report, env)
     show.step(5, "Search everything stored (what `veye search` does)")
     show.search(app, env)
-    crawled = summary.failed == 0
-    delivered = report.failed == 0 and report.retrying == 0 and bool(env.smtp.received)
-    return crawled and delivered
+    problems = []
+    if summary.failed:
+        problems.append(f"{summary.failed} sample feeds failed (see the crawl above)")
+    if report.failed or report.retrying or not env.smtp.received:
+        problems.append("alerts were not all delivered (see step 4)")
+    if any(not h.verified for h in env.webhook.received):
+        problems.append("a webhook failed its signature check")
+    return problems
 
 
 class _Show:
@@ -254,8 +261,10 @@ class _Show:
         # The real command, run against the demo's database.
         with click.Context(search_command, info_name="search", obj=app) as ctx:
             ctx.invoke(search_command, query=SEARCH_EXAMPLE)
-        self.out.print("The flag column is the filter's verdict: prisons in the news are not all")
-        self.out.print("prison breaks.")
+        self.out.print(
+            "The flag column is the filter's verdict: not every prison in the news is a "
+            "prison break."
+        )
 
     def outro(self, env: DemoEnvironment) -> None:
         self.out.print()

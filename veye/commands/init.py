@@ -35,7 +35,7 @@ def init(directory: Path, force: bool) -> None:
 
     It watches the Haitian outlets veye ships with, uses the shipped rules and gazetteer,
     keeps its database beside it, and has an email and a webhook channel switched off until
-    you fill them in. Every key is commented; docs/configuration.md explains them all."""
+    you fill them in. It is commented, and docs/configuration.md explains every key."""
     target = directory / DEFAULT_CONFIG
     if target.exists() and not force:
         raise UsageError(
@@ -55,9 +55,12 @@ def init(directory: Path, force: bool) -> None:
         "alert channels switched off until you fill them in."
     )
     out.print("Next:")
-    out.print(f"  veye{use} crawl        poll every source once now")
-    out.print(f"  veye{use} run          watch them on their schedule")
-    out.print(f"  veye{use} sources list each source's health")
+    for command, what in (
+        ("crawl", "poll every source once now"),
+        ("run", "watch them on their schedule (Ctrl-C stops)"),
+        ("sources list", "each source's health"),
+    ):
+        out.print(f"  {f'veye{use} {command}':<{len(use) + 18}} {what}")
     out.print("To get alerts, fill in `alerts.channels` (see docs/configuration.md).")
 
 
