@@ -162,6 +162,19 @@ class Gazetteer:
             for alias in entity.aliases:
                 yield alias.pattern, index, alias
 
+    def resolve(self, text: str, kinds: tuple[str, ...] | None = None) -> Entity | None:
+        """The entity ``text`` names, by canonical name or any alias (accent- and
+        case-insensitive); canonical names win over aliases."""
+        wanted = fold(text)
+        candidates = [e for e in self.entities if kinds is None or e.kind in kinds]
+        for entity in candidates:
+            if fold(entity.name) == wanted:
+                return entity
+        for entity in candidates:
+            if any(fold(a.text) == wanted for a in entity.aliases):
+                return entity
+        return None
+
     def find(self, name: str, kind: str | None = None) -> Entity | None:
         """The entity with this canonical name (accent- and case-insensitive), if any."""
         wanted = fold(name)

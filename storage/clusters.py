@@ -38,7 +38,7 @@ from storage.schema import article_sources, articles, clusters
 from storage.similarity import MIN_WORDS
 from storage.store import to_stored
 
-__all__ = ["ClusterParams", "assign", "get_cluster", "list_clusters"]
+__all__ = ["ClusterParams", "assign", "event_time", "get_cluster", "list_clusters"]
 
 
 @dataclass(frozen=True, slots=True)

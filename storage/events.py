@@ -124,6 +124,27 @@ def _is_generic(entity: Mapping[str, Any], name: str, broad: frozenset[str]) -> 
     return entity_key("place", name) in broad
 
 
+# Statements built once (building one costs more than running it); ``keys``/``ids`` expand.
+_CANDIDATES = (
+    sa.select(clusters.c.id, clusters.c.categories, clusters.c.event_at)
+    .select_from(cluster_entities.join(clusters, clusters.c.id == cluster_entities.c.cluster_id))
+    .where(
+        cluster_entities.c.key.in_(sa.bindparam("keys", expanding=True)),
+        cluster_entities.c.at.between(sa.bindparam("lo"), sa.bindparam("hi")),
+        clusters.c.alert.is_(True),
+    )
+)
+_GANGS = sa.select(cluster_entities.c.cluster_id, cluster_entities.c.key).where(
+    cluster_entities.c.cluster_id.in_(sa.bindparam("ids", expanding=True)),
+    cluster_entities.c.key.like("gang:%"),
+)
+_KNOWN = sa.select(cluster_entities.c.key).where(
+    cluster_entities.c.cluster_id == sa.bindparam("cid"),
+    cluster_entities.c.key.in_(sa.bindparam("keys", expanding=True)),
+)
+_INSERT = cluster_entities.insert()
+
+
 def find_event(
     conn: sa.Connection,
     keys: EventKeys,
@@ -139,25 +160,13 @@ def find_event(
     if not keys.anchor or not categories:
         return None
     shared: dict[int, int] = {}
-    for r in conn.execute(
-        sa.select(cluster_entities.c.cluster_id).where(
-            cluster_entities.c.key.in_(sorted(keys.anchor)),
-            cluster_entities.c.at.between(at - window, at + window),
-        )
-    ):
-        shared[r.cluster_id] = shared.get(r.cluster_id, 0) + 1
-    if not shared:
-        return None
+    found: dict[int, Any] = {}
+    params = {"keys": sorted(keys.anchor), "lo": at - window, "hi": at + window}
+    for r in conn.execute(_CANDIDATES, params):
+        shared[r.id] = shared.get(r.id, 0) + 1
+        found[r.id] = r
     wanted = set(categories)
-    fits = [
-        r
-        for r in conn.execute(
-            sa.select(clusters.c.id, clusters.c.categories, clusters.c.event_at).where(
-                clusters.c.id.in_(list(shared)), clusters.c.alert.is_(True)
-            )
-        )
-        if wanted & set(r.categories.split())
-    ]
+    fits = [r for r in found.values() if wanted & set(r.categories.split())]
     if require_gang and keys.gangs and fits:
         gangs = _gangs(conn, [r.id for r in fits])
         fits = [r for r in fits if not gangs.get(r.id) or gangs[r.id] & keys.gangs]
@@ -172,11 +181,7 @@ def find_event(
 
 def _gangs(conn: sa.Connection, ids: list[int]) -> dict[int, set[str]]:
     out: dict[int, set[str]] = {}
-    for r in conn.execute(
-        sa.select(cluster_entities.c.cluster_id, cluster_entities.c.key).where(
-            cluster_entities.c.cluster_id.in_(ids), cluster_entities.c.key.like("gang:%")
-        )
-    ):
+    for r in conn.execute(_GANGS, {"ids": ids}):
         out.setdefault(r.cluster_id, set()).add(r.key)
     return out
 
@@ -196,19 +201,11 @@ def remember(
         return
     known: set[str] = set()
     if not fresh:
-        known.update(
-            conn.execute(
-                sa.select(cluster_entities.c.key).where(
-                    cluster_entities.c.cluster_id == cluster_id,
-                    cluster_entities.c.key.in_(sorted(wanted)),
-                )
-            ).scalars()
-        )
+        known.update(conn.execute(_KNOWN, {"cid": cluster_id, "keys": sorted(wanted)}).scalars())
     missing = sorted(wanted - known)
     if missing:
         conn.execute(
-            cluster_entities.insert(),
-            [{"cluster_id": cluster_id, "key": k, "at": event_at} for k in missing],
+            _INSERT, [{"cluster_id": cluster_id, "key": k, "at": event_at} for k in missing]
         )
 
 

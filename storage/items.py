@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from crawler.records import ArticleData
 from storage.records import SaveOutcome, SaveReport, VerdictLike
-from storage.schema import article_sources, articles
+from storage.schema import article_entities, article_sources, articles
 
 __all__ = ["save_items"]
 
@@ -69,6 +69,7 @@ def save_items(
                     **_verdict_values(verdict),
                 )
             )
+            _index_entities(conn, article_id, verdict, replace=True)
             row["content_hash"] = article.content_hash
             outcomes.append(SaveOutcome(article_id, "updated"))
         else:
@@ -132,6 +133,26 @@ def _verdict_values(verdict: VerdictLike | None) -> dict[str, Any]:
     }
 
 
+def _index_entities(
+    conn: sa.Connection, article_id: int, verdict: VerdictLike | None, *, replace: bool
+) -> None:
+    """Keep ``article_entities`` equal to the entities of the item's current verdict."""
+    if replace:
+        conn.execute(article_entities.delete().where(article_entities.c.article_id == article_id))
+    if verdict is None:
+        return
+    found = {
+        (str(e["kind"]), str(e["name"]))
+        for e in verdict.to_dict().get("entities", ())
+        if isinstance(e, dict) and e.get("kind") and e.get("name")
+    }
+    if found:
+        conn.execute(
+            article_entities.insert(),
+            [{"article_id": article_id, "kind": k, "name": n} for k, n in sorted(found)],
+        )
+
+
 def _insert(conn: sa.Connection, a: ArticleData, verdict: VerdictLike | None, now: datetime) -> int:
     inserted = conn.execute(
         articles.insert()
@@ -157,6 +178,7 @@ def _insert(conn: sa.Connection, a: ArticleData, verdict: VerdictLike | None, no
         )
     )
     article_id = int(inserted.scalar_one())
+    _index_entities(conn, article_id, verdict, replace=False)
     conn.execute(
         article_sources.insert().values(
             article_id=article_id, source=a.source, url=a.url, first_seen_at=now

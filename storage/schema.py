@@ -158,6 +158,16 @@ cluster_entities = Table(
     Index("ix_cluster_entities_key_at", "key", "at"),
 )
 
+#: The gazetteer entities the filter found in each item, for ``--entity`` / ``--place``.
+article_entities = Table(
+    "article_entities",
+    metadata,
+    Column("article_id", Integer, ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True),
+    Column("kind", String(20), primary_key=True),
+    Column("name", String(200), primary_key=True),
+    Index("ix_article_entities_name", "name", "kind"),
+)
+
 #: Daemon bookkeeping: heartbeat and per-job last run, readable by ``veye status``.
 runtime = Table(
     "runtime",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -12,10 +13,10 @@ from sqlalchemy.engine import Engine
 from storage.errors import InvalidSearchQuery
 from storage.fts import FTS_TABLE
 from storage.records import SearchHit
-from storage.schema import article_sources, articles, clusters
+from storage.schema import article_entities, article_sources, articles, clusters
 from storage.store import to_stored
 
-__all__ = ["SearchFilters", "search", "to_fts_query"]
+__all__ = ["SearchFilters", "apply_filters", "search", "to_fts_query"]
 
 _TOKEN = re.compile(r'"[^"]*"?|\(|\)|[^\s()"]+')
 _OPERATORS = {"AND", "OR", "NOT"}
@@ -36,6 +37,10 @@ class SearchFilters:
     offset: int = 0
     #: One hit per cluster (its best-ranked item); false lists every matching item.
     by_cluster: bool = True
+    #: Canonical gazetteer names; an item must carry at least one of each tuple given.
+    entities: tuple[str, ...] = ()
+    #: Canonical place (or prison) names.
+    places: tuple[str, ...] = ()
 
 
 def to_fts_query(query: str) -> str:
@@ -68,25 +73,13 @@ def search(engine: Engine, query: str, filters: SearchFilters | None = None) -> 
     f = filters or SearchFilters()
     fts = sa.table(FTS_TABLE, sa.column("rowid"))
     match = sa.text(f"{FTS_TABLE} MATCH :q").bindparams(q=to_fts_query(query))
-    rank: sa.ColumnElement[float] = sa.literal_column(f"bm25({FTS_TABLE}, 10.0, 3.0, 1.0)")
+    when = sa.func.coalesce(articles.c.published_at, articles.c.first_seen_at)
     matching = (
-        sa.select(articles.c.id, articles.c.cluster_id, rank.label("rank"))
+        sa.select(articles.c.id, articles.c.cluster_id, _ranking(when).label("rank"))
         .select_from(fts.join(articles, articles.c.id == fts.c.rowid))
         .where(match)
     )
-    when = sa.func.coalesce(articles.c.published_at, articles.c.first_seen_at)
-    if f.since:
-        matching = matching.where(when >= f.since)
-    if f.until:
-        matching = matching.where(when < f.until)
-    if f.sources:
-        matching = matching.where(articles.c.source.in_(f.sources))
-    if f.category:
-        matching = matching.where(articles.c.categories.like(f"% {f.category} %"))
-    if f.language:
-        matching = matching.where(articles.c.language == f.language)
-    if f.alerted is not None:
-        matching = matching.where(articles.c.alert.is_(f.alerted))
+    matching = apply_filters(matching, f, when)
     hits = matching.subquery("hits")
     if f.by_cluster:
         # An item stored without a cluster is a group of its own (negative ids never clash).
@@ -149,6 +142,53 @@ def search(engine: Engine, query: str, filters: SearchFilters | None = None) -> 
             )
         )
     return out
+
+
+def apply_filters(
+    stmt: sa.Select[Any], f: SearchFilters, when: sa.ColumnElement[datetime] | None = None
+) -> sa.Select[Any]:
+    """``stmt`` (a select over ``articles``) restricted by every filter that is set."""
+    matching = stmt
+    when = (
+        when
+        if when is not None
+        else sa.func.coalesce(articles.c.published_at, articles.c.first_seen_at)
+    )
+    if f.since:
+        matching = matching.where(when >= f.since)
+    if f.until:
+        matching = matching.where(when < f.until)
+    if f.sources:
+        matching = matching.where(articles.c.source.in_(f.sources))
+    if f.category:
+        matching = matching.where(articles.c.categories.like(f"% {f.category} %"))
+    if f.language:
+        matching = matching.where(articles.c.language == f.language)
+    if f.alerted is not None:
+        matching = matching.where(articles.c.alert.is_(f.alerted))
+    if f.entities:
+        matching = matching.where(_carries(f.entities))
+    if f.places:
+        matching = matching.where(_carries(f.places, kinds=("place", "prison")))
+    return matching
+
+
+def _ranking(when: sa.ColumnElement[datetime]) -> sa.ColumnElement[float]:
+    """bm25 (title weighs most), boosted for recent items: today's match counts double, a week
+    old one and a half, a months-old one about the same as plain bm25. bm25 is negative (lower
+    is better), so the boost multiplies."""
+    bm25: sa.ColumnElement[float] = sa.literal_column(f"bm25({FTS_TABLE}, 10.0, 3.0, 1.0)")
+    age_days = sa.func.max(sa.func.julianday("now") - sa.func.julianday(when), 0.0)
+    return bm25 * (1.0 + 1.0 / (1.0 + age_days / 7.0))
+
+
+def _carries(names: tuple[str, ...], kinds: tuple[str, ...] = ()) -> sa.ColumnElement[bool]:
+    query = sa.select(article_entities.c.article_id).where(
+        article_entities.c.article_id == articles.c.id, article_entities.c.name.in_(names)
+    )
+    if kinds:
+        query = query.where(article_entities.c.kind.in_(kinds))
+    return sa.exists(query)
 
 
 def _snippets(

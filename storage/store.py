@@ -156,6 +156,30 @@ class Store:
                         same.add(r.key)
         return same
 
+    def stored_by(self, batch: Sequence[ArticleData]) -> dict[str, str]:
+        """Key → the source that first stored it, for the items of ``batch`` already stored."""
+        keys = list({a.key for a in batch})
+        found: dict[str, str] = {}
+        with self.engine.connect() as conn:
+            for i in range(0, len(keys), 500):
+                query = sa.select(articles.c.key, articles.c.source).where(
+                    articles.c.key.in_(keys[i : i + 500])
+                )
+                found.update((r.key, r.source) for r in conn.execute(query))
+        return found
+
+    def recent_keys(self, source: str, *, since: datetime, limit: int = 20_000) -> set[str]:
+        """Keys of the items ``source`` carried since ``since`` (newest ``limit`` at most)."""
+        query = (
+            sa.select(articles.c.key)
+            .join(article_sources, article_sources.c.article_id == articles.c.id)
+            .where(article_sources.c.source == source, article_sources.c.first_seen_at >= since)
+            .order_by(article_sources.c.first_seen_at.desc())
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return set(conn.execute(query).scalars())
+
     def get(self, article_id: int) -> StoredArticle | None:
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(articles).where(articles.c.id == article_id)).first()
@@ -170,18 +194,13 @@ class Store:
             )
         return to_stored(row._mapping, outlets)
 
-    def count_alerted(self, ids: Sequence[int]) -> int:
-        """How many of ``ids`` the filter flagged."""
-        if not ids:
-            return 0
+    def cluster_of(self, article_id: int) -> int | None:
+        """The cluster (story) an item belongs to."""
         with self.engine.connect() as conn:
-            return int(
-                conn.execute(
-                    sa.select(sa.func.count())
-                    .select_from(articles)
-                    .where(articles.c.id.in_(list(ids)), articles.c.alert.is_(True))
-                ).scalar_one()
-            )
+            value = conn.execute(
+                sa.select(articles.c.cluster_id).where(articles.c.id == article_id)
+            ).scalar()
+        return None if value is None else int(value)
 
     def count(self) -> int:
         with self.engine.connect() as conn:

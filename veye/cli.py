@@ -63,14 +63,31 @@ def _register() -> None:
         crawl,
         db,
         demo,
+        export,
         init,
         run,
         search,
+        show,
         sources,
         status,
     )
 
-    for module in (alerts, classify, clusters, crawl, db, demo, init, run, search, sources, status):
+    modules = (
+        alerts,
+        classify,
+        clusters,
+        crawl,
+        db,
+        demo,
+        export,
+        init,
+        run,
+        search,
+        show,
+        sources,
+        status,
+    )
+    for module in modules:
         for command in module.COMMANDS:
             cli.add_command(command)
 

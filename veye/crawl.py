@@ -7,13 +7,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-import sqlalchemy as sa
-
 from crawler.article import needs_full_text
 from crawler.collect import CollectOptions, collect
 from crawler.fetch import Fetcher
 from crawler.records import ArticleData, FetchResult, Source
-from storage.schema import article_sources, articles
+from storage.clusters import ClusterParams
 from storage.store import Store
 from veye.pipeline import AlertPlanner, Classifier, process
 
@@ -74,6 +72,7 @@ def crawl_once(
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     planner: AlertPlanner | None = None,
     options: CollectOptions | None = None,
+    clustering: ClusterParams | None = None,
 ) -> CrawlSummary:
     """Poll every source once (feeds here, spiders and sitemaps in child processes) and
     store what is new. Never raises for a source's own failure: it is recorded and reported
@@ -91,7 +90,7 @@ def crawl_once(
 
     def wanted(batch: Sequence[ArticleData]) -> set[str]:
         # Only items not stored yet are worth an article page fetch.
-        stored = _stored_by(store, batch)
+        stored = store.stored_by(batch)
         return {a.key for a in batch if a.key not in stored}
 
     def handle(result: FetchResult) -> None:
@@ -103,7 +102,11 @@ def crawl_once(
             before = len(items)
             items = _keep_stored_text(store, items)
             kept_text = before - len(items)  # stored already: seen, not stored again
-        processed = process(store, classifier, items, now=now, planner=planner) if items else None
+        processed = (
+            process(store, classifier, items, now=now, planner=planner, clustering=clustering)
+            if items
+            else None
+        )
         report = processed.saved if processed else None
         new = report.count("new") if report else 0
         errors_before = states[source.name].error_count if source.name in states else 0
@@ -137,7 +140,7 @@ def crawl_once(
                 concurrency=concurrency,
                 options=options,
                 wanted=wanted,
-                known_keys=lambda s: _recent_keys(store, s.name, clock()),
+                known_keys=lambda s: store.recent_keys(s.name, since=clock() - KNOWN_WINDOW),
                 polled_urls=polled_urls,
             ):
                 handle(result)
@@ -150,40 +153,12 @@ def crawl_once(
 # ``stored_by(keys)`` and ``recent_keys(source, since)``); they live here until it has them.
 
 
-def _stored_by(store: Store, batch: Sequence[ArticleData]) -> dict[str, str]:
-    """Key → the source that first stored it, for the items of ``batch`` already stored."""
-    keys = list({a.key for a in batch})
-    found: dict[str, str] = {}
-    with store.engine.connect() as conn:
-        for i in range(0, len(keys), 500):
-            query = sa.select(articles.c.key, articles.c.source).where(
-                articles.c.key.in_(keys[i : i + 500])
-            )
-            found.update((r.key, r.source) for r in conn.execute(query))
-    return found
-
-
 def _keep_stored_text(store: Store, items: Sequence[ArticleData]) -> tuple[ArticleData, ...]:
     """``items`` without the summary-only ones this source already stored: the stored copy
     holds the article page's full text, which the feed's summary must not overwrite."""
-    stored = _stored_by(store, [a for a in items if needs_full_text(a)])
+    stored = store.stored_by([a for a in items if needs_full_text(a)])
     return tuple(a for a in items if stored.get(a.key) != a.source)
 
 
 #: How far back a spider's already-stored items are remembered, so their pages are skipped.
 KNOWN_WINDOW = timedelta(days=30)
-
-
-def _recent_keys(store: Store, source: str, now: datetime) -> set[str]:
-    """Keys of the items ``source`` carried within :data:`KNOWN_WINDOW`."""
-    query = (
-        sa.select(articles.c.key)
-        .join(article_sources, article_sources.c.article_id == articles.c.id)
-        .where(
-            article_sources.c.source == source,
-            article_sources.c.first_seen_at >= now - KNOWN_WINDOW,
-        )
-        .limit(20_000)
-    )
-    with store.engine.connect() as conn:
-        return set(conn.execute(query).scalars())

@@ -107,6 +107,7 @@ class Daemon:
             planner=self.app.planner,
             clock=self.clock,
             options=settings.crawl.collect_options(),
+            clustering=settings.clusters.params(),
         )
         for o in summary.outcomes:
             if o.error:

@@ -609,6 +609,7 @@ def crawl(
         clock=clock,
         planner=app.planner,
         options=settings.crawl.collect_options(),
+        clustering=settings.clusters.params(),
     )
 
 

@@ -8,7 +8,7 @@ import os
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TextIO
 
 from rich import box
 from rich.cells import cell_len
@@ -39,13 +39,18 @@ def to_jsonable(value: Any) -> Any:
     return value
 
 
-def json_lines(rows: Iterable[Mapping[str, Any]]) -> None:
+def json_lines(rows: Iterable[Mapping[str, Any]], out: TextIO | None = None) -> None:
+    """One JSON object per line, to ``out`` (default stdout)."""
+    stream = out or sys.stdout
     for row in rows:
-        sys.stdout.write(json.dumps(to_jsonable(row), ensure_ascii=False) + "\n")
+        stream.write(json.dumps(to_jsonable(row), ensure_ascii=False) + "\n")
 
 
-def csv_rows(columns: Sequence[str], rows: Iterable[Mapping[str, Any]]) -> None:
-    writer = csv.DictWriter(sys.stdout, fieldnames=list(columns), extrasaction="ignore")
+def csv_rows(
+    columns: Sequence[str], rows: Iterable[Mapping[str, Any]], out: TextIO | None = None
+) -> None:
+    """CSV with a header row, lists joined with ``; ``, to ``out`` (default stdout)."""
+    writer = csv.DictWriter(out or sys.stdout, fieldnames=list(columns), extrasaction="ignore")
     writer.writeheader()
     for row in rows:
         writer.writerow({k: _cell(v) for k, v in to_jsonable(row).items()})

@@ -9,8 +9,8 @@ import click
 from storage.clusters import get_cluster, list_clusters
 from storage.records import ClusterInfo
 from veye.app import App
-from veye.commands.search import parse_when
 from veye.errors import UsageError
+from veye.filters import parse_when
 from veye.output import console, json_lines, local_time, table
 
 _FORMAT = click.option(

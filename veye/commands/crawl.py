@@ -84,6 +84,7 @@ def crawl(app: App, names: tuple[str, ...], fmt: str, no_deliver: bool) -> None:
             on_result=advance,
             planner=app.planner,
             options=settings.crawl.collect_options(),
+            clustering=settings.clusters.params(),
         )
     delivered = None if no_deliver else app.dispatcher.run_once(budget=DELIVERY_BUDGET)
     if fmt == "json":

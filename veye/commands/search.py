@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import click
 
-from storage.search import SearchFilters, search
+from storage.search import search
 from veye.app import App
-from veye.errors import UsageError
+from veye.filters import build_filters, filter_options
 from veye.output import console, csv_rows, json_lines, local_time, table
-from veye.units import parse_duration
 
 _CSV_COLUMNS = [
     "id",
@@ -31,30 +29,9 @@ _CSV_COLUMNS = [
 ]
 
 
-def parse_when(value: str | None, *, now: datetime | None = None) -> datetime | None:
-    """``2024-03-01``, an ISO time, or an age like ``7d`` / ``24h`` (that long ago)."""
-    if not value:
-        return None
-    now = now or datetime.now(UTC)
-    if re.fullmatch(r"\d+(\.\d+)?[smhdw]", value.strip()):
-        return now - timedelta(seconds=parse_duration(value))
-    try:
-        when = datetime.fromisoformat(value)
-    except ValueError as e:
-        raise UsageError(
-            f"{value!r} is not a date: write 2024-03-01, 2024-03-01T12:00 or an age like 7d or 24h"
-        ) from e
-    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
-
-
 @click.command("search")
 @click.argument("query")
-@click.option("--since", help="Only items from this date or age on (2024-03-01, 7d, 24h).")
-@click.option("--until", help="Only items before this date or age.")
-@click.option("--source", "sources", multiple=True, help="Only this source (repeatable).")
-@click.option("--category", help="Only items the filter put in this category, e.g. prison_break.")
-@click.option("--lang", help="Only items in this language (fr, ht, en).")
-@click.option("--alerted/--not-alerted", default=None, help="Only items that did (not) alert.")
+@filter_options
 @click.option("--limit", type=click.IntRange(1, 10_000), default=20, show_default=True)
 @click.option("--offset", type=click.IntRange(0), default=0, show_default=True)
 @click.option(
@@ -77,6 +54,8 @@ def search_command(
     until: str | None,
     sources: tuple[str, ...],
     category: str | None,
+    entities: tuple[str, ...],
+    places: tuple[str, ...],
     lang: str | None,
     alerted: bool | None,
     limit: int,
@@ -88,12 +67,15 @@ def search_command(
 
     Accents do not matter: evasion finds évasion. Copies and reports of one event are one
     row, its best match, unless --all-items; `veye clusters show ID` lists them."""
-    filters = SearchFilters(
-        since=parse_when(since),
-        until=parse_when(until),
+    filters = build_filters(
+        app,
+        since=since,
+        until=until,
         sources=sources,
         category=category,
-        language=lang,
+        entities=entities,
+        places=places,
+        lang=lang,
         alerted=alerted,
         limit=limit,
         offset=offset,
