@@ -13,7 +13,7 @@ $(BIN)/veye: pyproject.toml
 	touch $@
 
 $(VENV)/.dev: $(BIN)/veye
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	touch $@
 
 $(VENV)/.bench: $(VENV)/.dev

@@ -130,14 +130,20 @@ class LocalServer:
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up, as it should on a drip
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._httpd.daemon_threads = True
+        self._httpd = _Server(("127.0.0.1", 0), Handler)
         threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
 
     def stop(self) -> None:
         if self._httpd is not None:
             self._httpd.shutdown()
             self._httpd.server_close()
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    # The listen backlog is fixed when the socket opens; the default of 5 drops the SYNs of a
+    # burst of connections (a crawl opens many at once), which then wait a second to retry.
+    request_queue_size = 128
 
 
 @contextmanager

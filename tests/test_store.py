@@ -152,3 +152,27 @@ def test_a_second_connection_reads_while_one_writes(store: Store, tmp_path: Path
         with reader.connect() as rconn:  # WAL: readers are not blocked by the open write
             assert rconn.execute(sa.text("SELECT count(*) FROM articles")).scalar() == 1
     reader.dispose()
+
+
+def test_an_edit_within_one_batch_keeps_the_last_version(store: Store) -> None:
+    report = store.save([(article(1), None), (article(1, text="Version corrigée"), None)], now=NOW)
+    assert [o.status for o in report.outcomes] == ["new", "seen"]
+    assert report.outcomes[0].article_id == report.outcomes[1].article_id
+    stored = store.get(report.outcomes[0].article_id)
+    assert stored is not None and stored.text == "Version corrigée"
+
+
+def test_entities_are_indexed_and_replaced_on_edit(store: Store, tmp_path: Path) -> None:
+    from alerts.verdict import EntityHit
+
+    def with_place(name: str) -> Verdict:
+        hit = EntityHit("place", name, name, 0, len(name))
+        return Verdict(alert=True, categories=("gang_attack",), entities=(hit,))
+
+    (o,) = store.save([(article(1), with_place("Cabaret"))], now=NOW).outcomes
+    store.save([(article(1, text="Corrigé"), with_place("Mirebalais"))], now=NOW)
+    raw = sqlite3.connect(tmp_path / "v.db")
+    names = raw.execute("SELECT name FROM article_entities WHERE article_id=?",
+                        (o.article_id,)).fetchall()
+    raw.close()
+    assert names == [("Mirebalais",)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 from pathlib import Path
 from typing import Any
@@ -55,39 +56,27 @@ def cli(ctx: click.Context, config_path: Path | None) -> None:
     ctx.call_on_close(app.close)
 
 
-def _register() -> None:
-    from veye.commands import (
-        alerts,
-        classify,
-        clusters,
-        crawl,
-        db,
-        demo,
-        export,
-        init,
-        run,
-        search,
-        show,
-        sources,
-        status,
-    )
+#: Command modules (``veye/commands/<name>.py``), each exporting ``COMMANDS``.
+COMMAND_MODULES = (
+    "alerts",
+    "classify",
+    "clusters",
+    "crawl",
+    "db",
+    "demo",
+    "export",
+    "init",
+    "run",
+    "search",
+    "show",
+    "sources",
+    "status",
+)
 
-    modules = (
-        alerts,
-        classify,
-        clusters,
-        crawl,
-        db,
-        demo,
-        export,
-        init,
-        run,
-        search,
-        show,
-        sources,
-        status,
-    )
-    for module in modules:
+
+def _register() -> None:
+    for name in COMMAND_MODULES:
+        module = importlib.import_module(f"veye.commands.{name}")
         for command in module.COMMANDS:
             cli.add_command(command)
 

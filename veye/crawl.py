@@ -149,10 +149,6 @@ def crawl_once(
     return CrawlSummary(tuple(sorted(outcomes, key=lambda o: o.source)))
 
 
-# Two look-ups the crawl needs from the store. They belong in storage.Store (as
-# ``stored_by(keys)`` and ``recent_keys(source, since)``); they live here until it has them.
-
-
 def _keep_stored_text(store: Store, items: Sequence[ArticleData]) -> tuple[ArticleData, ...]:
     """``items`` without the summary-only ones this source already stored: the stored copy
     holds the article page's full text, which the feed's summary must not overwrite."""
