@@ -18,10 +18,11 @@ Clusters never merge; an item stays in the cluster it first joined, edits includ
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
 import sqlalchemy as sa
 
 from crawler.records import ArticleData
@@ -35,7 +36,7 @@ from storage.records import (
     VerdictLike,
 )
 from storage.schema import article_sources, articles, clusters
-from storage.similarity import MIN_WORDS
+from storage.similarity import MIN_WORDS, Signature
 from storage.store import to_stored
 
 __all__ = ["ClusterParams", "assign", "event_time", "get_cluster", "list_clusters"]
@@ -75,7 +76,11 @@ def assign(
     """Put each new item in a cluster and bring the clusters' state up to date, within the
     caller's transaction. ``report`` and ``items`` are in the same order (those of
     :func:`storage.items.save_items`). Items are placed one after the other, so a copy later
-    in the same batch finds the earlier one."""
+    in the same batch finds the earlier one.
+
+    The work is done per batch: signatures, candidate bands, the clusters they point to and
+    the carriers of new items are read up front in a few queries; items are then placed in
+    memory, and what changed is written at the end with one statement per table."""
     params = settings or ClusterParams()
     # save_items stored the whole batch's new carriers already: until its turn comes, each
     # is left out of outlet counts, so every change reports the outlets it added itself.
@@ -84,32 +89,218 @@ def assign(
         for o, (a, _) in zip(report.outcomes, items, strict=True)
         if o.status == "also"
     }
-    ctx = _Batch(conn, now, params, pending)
+    b = _Batch(conn, now, params, pending)
+    fresh = [
+        (o.article_id, a, v)
+        for o, (a, v) in zip(report.outcomes, items, strict=True)
+        if o.status == "new"
+    ]
+    sigs = b.prepare(fresh)
     changes: list[ClusterChange] = []
+    n = 0
     for outcome, (article, verdict) in zip(report.outcomes, items, strict=True):
         if outcome.status == "new":
-            changes.append(_place(ctx, outcome.article_id, article, verdict))
+            sig, bands = sigs[n]
+            n += 1
+            changes.append(_place(b, outcome.article_id, article, verdict, sig, bands))
         elif outcome.status == "also":
             pending.discard((outcome.article_id, article.source))
-            changes.append(_outlet(ctx, outcome.article_id))
+            changes.append(_outlet(b, outcome.article_id))
         elif outcome.status == "updated":
-            changes.append(_update(ctx, outcome.article_id, article, verdict))
+            changes.append(_update(b, outcome.article_id, article, verdict))
+    b.flush()
     return tuple(changes)
 
 
 @dataclass(slots=True)
+class _State:
+    """A cluster's row as the batch sees it (kept current in memory until :meth:`_Batch.flush`),
+    with the ``(article_id, source)`` carriers of its items."""
+
+    id: int
+    alert: bool
+    categories: str
+    items: int
+    outlets: int
+    #: As stored: naive.
+    event_at: datetime | None
+    carriers: set[tuple[int, str]]
+    dirty: bool = False
+
+
+#: An in-batch signature: the signature, its band hashes and its (naive) time.
+_Signed = tuple[Signature, list[int], datetime]
+
+
+@dataclass(slots=True)
 class _Batch:
-    """What placing one batch's items shares."""
+    """What placing one batch's items shares, and the writes it owes."""
 
     conn: sa.Connection
     now: datetime
     params: ClusterParams
     #: ``(article_id, source)`` carriers stored by this batch and not yet placed.
     pending: set[tuple[int, str]]
+    #: Clusters read or changed by this batch, by id.
+    states: dict[int, _State] = field(default_factory=dict)
+    #: Clusters of the items linked by this batch.
+    linked: dict[int, int] = field(default_factory=dict)
+    #: Stored items sharing a band with a new item (read up front): by band, and by id.
+    db_bands: dict[tuple[int, int], list[int]] = field(default_factory=dict)
+    db_sigs: dict[int, signatures.Stored] = field(default_factory=dict)
+    #: Signatures of this batch (new items, and edited ones), by item and by band.
+    signed: dict[int, _Signed] = field(default_factory=dict)
+    signed_bands: dict[tuple[int, int], list[int]] = field(default_factory=dict)
+    #: Carriers of this batch's new items.
+    carriers: dict[int, set[tuple[int, str]]] = field(default_factory=dict)
+    # Writes owed.
+    new_sigs: list[tuple[int, Signature, Sequence[int], datetime]] = field(default_factory=list)
+    links: list[dict[str, Any]] = field(default_factory=list)
+    entities: events.Pending = field(default_factory=events.Pending)
+
+    def prepare(
+        self, fresh: Sequence[tuple[int, ArticleData, VerdictLike | None]]
+    ) -> list[tuple[Signature | None, list[int]]]:
+        """Sign the new items and read what placing them needs, in a few queries."""
+        texts = [a.text or a.summary for _, a, _ in fresh]
+        sigs = similarity.signatures(texts, min_words=self.params.min_words)
+        signed = [s for s in sigs if s is not None]
+        table = similarity.band_hashes_many(np.stack(signed)) if signed else None
+        out: list[tuple[Signature | None, list[int]]] = []
+        row = 0
+        for sig in sigs:
+            if sig is None or table is None:
+                out.append((None, []))
+            else:
+                out.append((sig, table[row].tolist()))
+                row += 1
+        self.db_bands, self.db_sigs = signatures.fetch_bands(
+            self.conn, ((i, h) for _, bands in out for i, h in enumerate(bands))
+        )
+        ids = sorted({s.cluster_id for s in self.db_sigs.values() if s.cluster_id is not None})
+        self._load(ids)
+        if fresh:
+            for r in self.conn.execute(_NEW_CARRIERS, {"ids": [aid for aid, _, _ in fresh]}):
+                self.carriers.setdefault(r.article_id, set()).add((r.article_id, r.source))
+        return out
+
+    def _load(self, ids: Sequence[int]) -> None:
+        """Read clusters (and their carriers) not read yet."""
+        ids = [i for i in ids if i not in self.states]
+        if not ids:
+            return
+        for row in self.conn.execute(_CLUSTERS, {"ids": ids}):
+            self.states[row.id] = _State(
+                row.id,
+                bool(row.alert),
+                row.categories,
+                int(row.items),
+                int(row.outlets),
+                row.event_at,
+                set(),
+            )
+        for r in self.conn.execute(_CARRIERS, {"ids": ids}):
+            self.states[r.cluster_id].carriers.add((r.article_id, r.source))
+
+    def state(self, cluster_id: int) -> _State:
+        self._load([cluster_id])
+        return self.states[cluster_id]
+
+    def cluster_id(self, article_id: int) -> int | None:
+        """The cluster of a stored item, links of this batch included."""
+        if article_id in self.linked:
+            return self.linked[article_id]
+        found = self.conn.execute(_CLUSTER_OF, {"aid": article_id}).scalar_one()
+        return None if found is None else int(found)
+
+    def link(self, article_id: int, state: _State, via: str, score: float | None) -> None:
+        self.linked[article_id] = state.id
+        state.carriers |= self.carriers.get(article_id, set())
+        self.links.append({"aid": article_id, "cid": state.id, "via": via, "sim": score})
+
+    def sign(self, article_id: int, sig: Signature, bands: list[int], at: datetime) -> None:
+        """Note an item's signature for later lookups in this batch."""
+        self.signed[article_id] = (sig, bands, at.replace(tzinfo=None))
+        for i, h in enumerate(bands):
+            self.signed_bands.setdefault((i, h), []).append(article_id)
+
+    def copies(self, sig: Signature, bands: list[int], at: datetime) -> list[signatures.Copy]:
+        """:func:`signatures.find_copies`, from what was read up front and this batch's own
+        signatures."""
+        seen: set[int] = set()
+        for key in enumerate(bands):
+            for aid in self.db_bands.get(key, ()):
+                # An item signed again in this batch is matched on its new signature only.
+                if aid not in self.signed:
+                    seen.add(aid)
+            for aid in self.signed_bands.get(key, ()):
+                if self.signed[aid][1][key[0]] == key[1]:
+                    seen.add(aid)
+        if not seen:
+            return []
+        window = self.params.copy_window
+        # Stored times compare as naive wall-clock values (as SQLite compares them).
+        lo, hi = (at - window).replace(tzinfo=None), (at + window).replace(tzinfo=None)
+        found: list[tuple[int, Signature, int | None]] = []
+        for aid in sorted(seen, reverse=True):
+            if aid in self.signed:
+                other, _, when = self.signed[aid]
+                cid = self.linked.get(aid)
+            else:
+                stored = self.db_sigs[aid]
+                other, when = stored.sig, stored.at
+                cid = self.linked.get(aid, stored.cluster_id)
+            if lo <= when <= hi:
+                found.append((aid, other, cid))
+                if len(found) == signatures.CANDIDATE_LIMIT:
+                    break
+        if not found:
+            return []
+        same = np.count_nonzero(np.stack([o for _, o, _ in found]) == sig, axis=1)
+        copies = [
+            signatures.Copy(aid, cid, float(k) / len(sig))
+            for (aid, _, cid), k in zip(found, same.tolist(), strict=True)
+        ]
+        return sorted(
+            (c for c in copies if c.similarity >= self.params.similarity),
+            key=lambda c: (-c.similarity, c.article_id),
+        )
+
+    def flush(self) -> None:
+        """Write what the batch owes: one executemany per table."""
+        signatures.save_signatures(self.conn, self.new_sigs)
+        self.new_sigs = []
+        if self.links:
+            self.conn.execute(_LINK, self.links)
+            self.links = []
+        dirty = [s for s in self.states.values() if s.dirty]
+        if dirty:
+            self.conn.execute(
+                _RESTATE,
+                [
+                    {
+                        "cid": s.id,
+                        "updated_at": self.now,
+                        "alert": s.alert,
+                        "categories": s.categories,
+                        "items": s.items,
+                        "outlets": s.outlets,
+                    }
+                    for s in dirty
+                ],
+            )
+            for s in dirty:
+                s.dirty = False
+        self.entities.flush(self.conn)
 
 
 def _place(
-    b: _Batch, article_id: int, article: ArticleData, verdict: VerdictLike | None
+    b: _Batch,
+    article_id: int,
+    article: ArticleData,
+    verdict: VerdictLike | None,
+    sig: Signature | None,
+    bands: list[int],
 ) -> ClusterChange:
     """A new item: join the cluster of a copy, else of the same event, else start one."""
     conn, params = b.conn, b.params
@@ -119,29 +310,37 @@ def _place(
     keys = (
         events.event_keys(verdict.to_dict(), params.generic_places) if verdict and alert else None
     )
-    sig = similarity.signature(article.text or article.summary, min_words=params.min_words)
     target: int | None = None
     via, score = "start", None
     # Copies first: shared text is stronger evidence than shared places.
     if sig is not None:
-        copies = signatures.find_copies(
-            conn, sig, threshold=params.similarity, at=at, window=params.copy_window
-        )
-        best = next((c for c in copies if c.cluster_id is not None), None)
+        best = next((c for c in b.copies(sig, bands, at) if c.cluster_id is not None), None)
         if best is not None:
             target, via, score = best.cluster_id, "copy", best.similarity
     if target is None and keys is not None:
         target = events.find_event(
-            conn, keys, cats, at, window=params.window, require_gang=params.require_gang
+            conn,
+            keys,
+            cats,
+            at,
+            window=params.window,
+            require_gang=params.require_gang,
+            pending=b.entities,
+            current=b.states,
         )
         if target is not None:
             via = "event"
     if sig is not None:
-        signatures.save_signature(conn, article_id, sig, at)
+        b.sign(article_id, sig, bands, at)
+        b.new_sigs.append((article_id, sig, bands, at))
 
     if target is None:
         cluster_id = _create(conn, article.title, alert, cats, at, b.now)
-        _link(conn, article_id, cluster_id, "start", None)
+        state = _State(
+            cluster_id, alert, _spaced(sorted(set(cats))), 1, 1, at.replace(tzinfo=None), set()
+        )
+        b.states[cluster_id] = state
+        b.link(article_id, state, "start", None)
         change = ClusterChange(
             cluster_id,
             article_id,
@@ -158,20 +357,20 @@ def _place(
         event_at = at
     else:
         cluster_id = target
-        row = _cluster(conn, cluster_id)
+        state = b.state(cluster_id)
         # Linked first, so the recount sees the item's outlet.
-        _link(conn, article_id, cluster_id, via, score)
-        change = _restate(b, row, article_id, "joined", alert, cats, added=1, via=via)
-        event_at = _utc(row.event_at) or at
+        b.link(article_id, state, via, score)
+        change = _restate(b, state, article_id, "joined", alert, cats, added=1, via=via)
+        event_at = _utc(state.event_at) or at
     if keys is not None:
-        events.remember(conn, cluster_id, keys, event_at, fresh=target is None)
+        events.remember(conn, cluster_id, keys, event_at, fresh=target is None, pending=b.entities)
     return change
 
 
 def _outlet(b: _Batch, article_id: int) -> ClusterChange:
     """A known item carried by one more outlet."""
-    row = _cluster_of(b, article_id)
-    return _restate(b, row, article_id, "outlet", False, ())
+    state = _cluster_of(b, article_id)
+    return _restate(b, state, article_id, "outlet", False, ())
 
 
 def _update(
@@ -179,22 +378,27 @@ def _update(
 ) -> ClusterChange:
     """An item's content changed: new signature, the cluster's verdict state refreshed. It
     stays in its cluster (an edit does not make a new story)."""
-    row = _cluster_of(b, article_id)
+    state = _cluster_of(b, article_id)
     sig = similarity.signature(article.text or article.summary, min_words=b.params.min_words)
     if sig is not None:
         at = event_time(article.published, b.now)
+        if any(a == article_id for a, *_ in b.new_sigs):
+            # Its signature is still owed (new in this very batch): write it, to replace it.
+            signatures.save_signatures(b.conn, b.new_sigs)
+            b.new_sigs = []
         signatures.save_signature(b.conn, article_id, sig, at, replace=True)
+        b.sign(article_id, sig, similarity.band_hashes(sig), at)
     alert = bool(verdict and verdict.alert)
     cats = tuple(verdict.categories) if verdict else ()
     if verdict is not None and alert:
         keys = events.event_keys(verdict.to_dict(), b.params.generic_places)
-        events.remember(b.conn, row.id, keys, _utc(row.event_at) or b.now)
-    return _restate(b, row, article_id, "updated", alert, cats)
+        events.remember(b.conn, state.id, keys, _utc(state.event_at) or b.now, pending=b.entities)
+    return _restate(b, state, article_id, "updated", alert, cats)
 
 
 def _restate(
     b: _Batch,
-    row: Any,
+    state: _State,
     article_id: int,
     kind: str,
     alert: bool,
@@ -204,30 +408,26 @@ def _restate(
     via: str = "",
 ) -> ClusterChange:
     """Fold an item's verdict into its cluster, recount its outlets, and say what changed."""
-    was_alert = bool(row.alert)
-    merged = sorted(set(row.categories.split()) | set(cats))
-    outlets = _count_outlets(b, row.id)
-    items = int(row.items) + added
-    b.conn.execute(
-        _RESTATE,
-        {
-            "cid": row.id,
-            "updated_at": b.now,
-            "alert": was_alert or alert,
-            "categories": _spaced(merged),
-            "items": items,
-            "outlets": outlets,
-        },
-    )
+    was_alert = state.alert
+    previous = state.outlets
+    merged = sorted(set(state.categories.split()) | set(cats))
+    # Distinct outlets of the cluster's items, leaving out carriers not yet placed.
+    outlets = len({s for a, s in state.carriers if (a, s) not in b.pending})
+    items = state.items + added
+    state.alert = was_alert or alert
+    state.categories = _spaced(merged)
+    state.items = items
+    state.outlets = outlets
+    state.dirty = True
     return ClusterChange(
-        row.id,
+        state.id,
         article_id,
         kind,
         was_alert or alert,
         tuple(merged),
         outlets,
         became_alert=alert and not was_alert,
-        previous_outlets=int(row.outlets),
+        previous_outlets=previous,
         items=items,
         via=via,
     )
@@ -254,47 +454,27 @@ def _create(
     return int(conn.execute(_CREATE, values).scalar_one())
 
 
-def _link(
-    conn: sa.Connection, article_id: int, cluster_id: int, via: str, score: float | None
-) -> None:
-    conn.execute(_LINK, {"aid": article_id, "cid": cluster_id, "via": via, "sim": score})
-
-
-def _cluster(conn: sa.Connection, cluster_id: int) -> Any:
-    return conn.execute(_CLUSTER, {"cid": cluster_id}).one()
-
-
-def _cluster_of(b: _Batch, article_id: int) -> Any:
-    """The cluster row of a stored item; an item stored before clustering (or through
+def _cluster_of(b: _Batch, article_id: int) -> _State:
+    """The cluster of a stored item; an item stored before clustering (or through
     :meth:`Store.save`) gets a cluster of its own first."""
-    item = b.conn.execute(
-        sa.select(
-            articles.c.cluster_id,
-            articles.c.title,
-            articles.c.alert,
-            articles.c.categories,
-            articles.c.published_at,
-            articles.c.first_seen_at,
-        ).where(articles.c.id == article_id)
-    ).one()
-    if item.cluster_id is not None:
-        return _cluster(b.conn, item.cluster_id)
+    cluster_id = b.cluster_id(article_id)
+    if cluster_id is not None:
+        # Remembered: a copy of this item later in the batch looks its cluster up here.
+        b.linked[article_id] = cluster_id
+        return b.state(cluster_id)
+    item = b.conn.execute(_ITEM, {"aid": article_id}).one()
     at = _utc(item.published_at) or _utc(item.first_seen_at)
     cats = item.categories.split()
     cluster_id = _create(b.conn, item.title, bool(item.alert), cats, at, b.now)
-    _link(b.conn, article_id, cluster_id, "start", None)
-    return _cluster(b.conn, cluster_id)
-
-
-def _count_outlets(b: _Batch, cluster_id: int) -> int:
-    """Distinct outlets of a cluster's items, leaving out carriers not yet placed."""
-    rows = b.conn.execute(_CARRIERS, {"cid": cluster_id})
-    return len({r.source for r in rows if (r.article_id, r.source) not in b.pending})
+    # Linked at once, so the cluster's carriers are read with it.
+    b.conn.execute(_LINK, {"aid": article_id, "cid": cluster_id, "via": "start", "sim": None})
+    b.linked[article_id] = cluster_id
+    return b.state(cluster_id)
 
 
 # Statements built once: building a statement costs more than SQLite takes to run it.
 _CREATE = clusters.insert().returning(clusters.c.id)
-_CLUSTER = sa.select(clusters).where(clusters.c.id == sa.bindparam("cid"))
+_CLUSTERS = sa.select(clusters).where(clusters.c.id.in_(sa.bindparam("ids", expanding=True)))
 _RESTATE = clusters.update().where(clusters.c.id == sa.bindparam("cid"))
 _LINK = (
     articles.update()
@@ -306,10 +486,22 @@ _LINK = (
     )
 )
 _CARRIERS = (
-    sa.select(article_sources.c.article_id, article_sources.c.source)
+    sa.select(articles.c.cluster_id, article_sources.c.article_id, article_sources.c.source)
     .select_from(article_sources.join(articles, articles.c.id == article_sources.c.article_id))
-    .where(articles.c.cluster_id == sa.bindparam("cid"))
+    .where(articles.c.cluster_id.in_(sa.bindparam("ids", expanding=True)))
 )
+_NEW_CARRIERS = sa.select(article_sources.c.article_id, article_sources.c.source).where(
+    article_sources.c.article_id.in_(sa.bindparam("ids", expanding=True))
+)
+_CLUSTER_OF = sa.select(articles.c.cluster_id).where(articles.c.id == sa.bindparam("aid"))
+_ITEM = sa.select(
+    articles.c.cluster_id,
+    articles.c.title,
+    articles.c.alert,
+    articles.c.categories,
+    articles.c.published_at,
+    articles.c.first_seen_at,
+).where(articles.c.id == sa.bindparam("aid"))
 
 
 def event_time(published: datetime | None, now: datetime) -> datetime:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -30,6 +30,7 @@ from storage.similarity import normalise
 __all__ = [
     "DEFAULT_GENERIC_PLACES",
     "EventKeys",
+    "Pending",
     "entity_key",
     "event_keys",
     "find_event",
@@ -145,6 +146,42 @@ _KNOWN = sa.select(cluster_entities.c.key).where(
 _INSERT = cluster_entities.insert()
 
 
+@dataclass(slots=True)
+class Pending:
+    """Keys noted during a batch and not yet written (see :meth:`flush`): lookups later in the
+    batch see them as if they were stored."""
+
+    #: ``key -> {cluster_id: at}``.
+    by_key: dict[str, dict[int, datetime]] = field(default_factory=dict)
+    #: ``cluster_id -> keys``.
+    by_cluster: dict[int, set[str]] = field(default_factory=dict)
+
+    def add(self, cluster_id: int, key: str, at: datetime) -> None:
+        self.by_key.setdefault(key, {})[cluster_id] = at
+        self.by_cluster.setdefault(cluster_id, set()).add(key)
+
+    def flush(self, conn: sa.Connection) -> None:
+        """Write the pending keys (one executemany) and forget them."""
+        rows = [
+            {"cluster_id": cid, "key": key, "at": at}
+            for key, found in self.by_key.items()
+            for cid, at in found.items()
+        ]
+        if rows:
+            conn.execute(_INSERT, rows)
+        self.by_key.clear()
+        self.by_cluster.clear()
+
+
+class _Row:
+    """A candidate cluster: what :func:`find_event` needs of it."""
+
+    __slots__ = ("categories", "event_at", "id")
+
+    def __init__(self, id: int, categories: str, event_at: datetime) -> None:
+        self.id, self.categories, self.event_at = id, categories, event_at
+
+
 def find_event(
     conn: sa.Connection,
     keys: EventKeys,
@@ -153,22 +190,46 @@ def find_event(
     *,
     window: timedelta,
     require_gang: bool = False,
+    pending: Pending | None = None,
+    current: Mapping[int, Any] | None = None,
 ) -> int | None:
     """The alerting cluster this report belongs to, if any: one sharing a category and a main
     location key, started within ``window`` of ``at`` (with ``require_gang``, also a gang
-    when both name one). Several fit: the most shared keys, then the closest in time."""
+    when both name one). Several fit: the most shared keys, then the closest in time.
+
+    Within a batch, ``pending`` holds keys not yet written and ``current`` the clusters'
+    up-to-date rows (``categories``, ``event_at``) by id, overriding the stored ones."""
     if not keys.anchor or not categories:
         return None
     shared: dict[int, int] = {}
     found: dict[int, Any] = {}
-    params = {"keys": sorted(keys.anchor), "lo": at - window, "hi": at + window}
+    lo, hi = at - window, at + window
+    params = {"keys": sorted(keys.anchor), "lo": lo, "hi": hi}
     for r in conn.execute(_CANDIDATES, params):
         shared[r.id] = shared.get(r.id, 0) + 1
         found[r.id] = r
+    if pending is not None and pending.by_key:
+        # Stored values compare as naive wall-clock strings: so do these.
+        lo_n, hi_n = lo.replace(tzinfo=None), hi.replace(tzinfo=None)
+        for key in keys.anchor:
+            for cid, when in pending.by_key.get(key, {}).items():
+                if lo_n <= when.replace(tzinfo=None) <= hi_n:
+                    shared[cid] = shared.get(cid, 0) + 1
+                    found[cid] = None
+    if current:
+        for cid in found:
+            row = current.get(cid)
+            if row is not None:
+                found[cid] = _Row(cid, row.categories, row.event_at)
     wanted = set(categories)
     fits = [r for r in found.values() if wanted & set(r.categories.split())]
     if require_gang and keys.gangs and fits:
         gangs = _gangs(conn, [r.id for r in fits])
+        if pending is not None:
+            for r in fits:
+                extra = {k for k in pending.by_cluster.get(r.id, ()) if k.startswith("gang:")}
+                if extra:
+                    gangs.setdefault(r.id, set()).update(extra)
         fits = [r for r in fits if not gangs.get(r.id) or gangs[r.id] & keys.gangs]
     if not fits:
         return None
@@ -193,17 +254,26 @@ def remember(
     event_at: datetime,
     *,
     fresh: bool = False,
+    pending: Pending | None = None,
 ) -> None:
     """Note an alerting item's keys on its cluster (stamped with the cluster's start);
-    ``fresh``: the cluster was just created, so it has none yet."""
+    ``fresh``: the cluster was just created, so it has none yet. With ``pending``, the keys
+    are added to it instead of written."""
     wanted = keys.anchor | keys.gangs
     if not wanted:
         return
     known: set[str] = set()
     if not fresh:
         known.update(conn.execute(_KNOWN, {"cid": cluster_id, "keys": sorted(wanted)}).scalars())
+    if pending is not None:
+        known.update(pending.by_cluster.get(cluster_id, ()))
     missing = sorted(wanted - known)
-    if missing:
+    if not missing:
+        return
+    if pending is not None:
+        for k in missing:
+            pending.add(cluster_id, k, event_at)
+    else:
         conn.execute(
             _INSERT, [{"cluster_id": cluster_id, "key": k, "at": event_at} for k in missing]
         )

@@ -6,6 +6,8 @@ key, so nothing is held in memory between batches and a restart forgets nothing.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -15,7 +17,15 @@ from storage import similarity
 from storage.schema import signature_bands, signatures
 from storage.similarity import Signature
 
-__all__ = ["CANDIDATE_LIMIT", "Copy", "find_copies", "save_signature"]
+__all__ = [
+    "CANDIDATE_LIMIT",
+    "Copy",
+    "Stored",
+    "fetch_bands",
+    "find_copies",
+    "save_signature",
+    "save_signatures",
+]
 
 #: Most candidates verified per lookup, newest first: a flood of identical stubs cannot make
 #: one lookup slow.
@@ -113,4 +123,80 @@ def find_copies(
     return sorted(
         (c for c in found if c.similarity >= threshold),
         key=lambda c: (-c.similarity, c.article_id),
+    )
+
+
+# -- batches ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """A stored signature, for verifying candidates in memory."""
+
+    article_id: int
+    sig: Signature
+    #: As stored: naive, in the time zone it was written in (UTC).
+    at: datetime
+    cluster_id: int | None
+
+
+# One JSON parameter each: the statements stay fixed (compiled and cached once) whatever the
+# batch size, and each ``(band, hash)`` is still a primary-key search.
+_BATCH_BANDS = sa.text(
+    "SELECT sb.band, sb.hash, sb.article_id FROM json_each(:pairs) j "
+    "JOIN signature_bands sb ON sb.band = j.value ->> 0 AND sb.hash = j.value ->> 1"
+)
+_BATCH_SIGNATURES = sa.text(
+    "SELECT s.article_id, s.minhash, s.at, a.cluster_id FROM signatures s "
+    "JOIN articles a ON a.id = s.article_id "
+    "WHERE s.article_id IN (SELECT value FROM json_each(:ids))"
+).columns(
+    sa.column("article_id", sa.Integer),
+    sa.column("minhash", sa.LargeBinary),
+    signatures.c.at,
+    sa.column("cluster_id", sa.Integer),
+)
+#: ``(band, hash)`` pairs per lookup: bounds the JSON parameter, not the number of queries.
+_PAIRS_PER_QUERY = 4096
+
+
+def fetch_bands(
+    conn: sa.Connection, pairs: Iterable[tuple[int, int]]
+) -> tuple[dict[tuple[int, int], list[int]], dict[int, Stored]]:
+    """Every stored item sharing any of ``pairs`` (``(band, hash)``): the items of each pair,
+    and their signatures. A few queries for a whole batch instead of one per item."""
+    wanted = sorted(set(pairs))
+    by_band: dict[tuple[int, int], list[int]] = {}
+    for start in range(0, len(wanted), _PAIRS_PER_QUERY):
+        chunk = json.dumps(wanted[start : start + _PAIRS_PER_QUERY])
+        for band, h, article_id in conn.execute(_BATCH_BANDS, {"pairs": chunk}):
+            by_band.setdefault((band, h), []).append(article_id)
+    ids = sorted({a for found in by_band.values() for a in found})
+    stored: dict[int, Stored] = {}
+    for start in range(0, len(ids), _PAIRS_PER_QUERY):
+        chunk = json.dumps(ids[start : start + _PAIRS_PER_QUERY])
+        for r in conn.execute(_BATCH_SIGNATURES, {"ids": chunk}):
+            at = r.at.replace(tzinfo=None)
+            stored[r.article_id] = Stored(
+                r.article_id, similarity.from_bytes(r.minhash), at, r.cluster_id
+            )
+    return by_band, stored
+
+
+def save_signatures(
+    conn: sa.Connection, rows: Sequence[tuple[int, Signature, Sequence[int], datetime]]
+) -> None:
+    """Store new items' ``(article_id, signature, band hashes, at)``: one executemany per table,
+    straight to the driver (SQLAlchemy's multi-row insert costs more than SQLite's)."""
+    if not rows:
+        return
+    # The column type's own conversion, so the stored text is what SQLAlchemy would write.
+    to_db = signatures.c.at.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+    conn.exec_driver_sql(
+        "INSERT INTO signatures (article_id, minhash, at) VALUES (?, ?, ?)",
+        [(a, similarity.to_bytes(s), to_db(at) if to_db else at) for a, s, _, at in rows],
+    )
+    conn.exec_driver_sql(
+        "INSERT INTO signature_bands (band, hash, article_id) VALUES (?, ?, ?)",
+        [(i, h, a) for a, _, bands, _ in rows for i, h in enumerate(bands)],
     )

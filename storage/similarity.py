@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 import unicodedata
 import zlib
+from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -30,11 +31,13 @@ __all__ = [
     "SHINGLE_WORDS",
     "Signature",
     "band_hashes",
+    "band_hashes_many",
     "from_bytes",
     "jaccard",
     "normalise",
     "shingles",
     "signature",
+    "signatures",
     "similarity",
     "to_bytes",
     "words",
@@ -131,6 +134,11 @@ def signature(text: str, *, min_words: int = MIN_WORDS) -> Signature | None:
     return _minhash(_shingles(ws, SHINGLE_WORDS))
 
 
+def signatures(texts: Sequence[str], *, min_words: int = MIN_WORDS) -> list[Signature | None]:
+    """:func:`signature` of each text of a batch."""
+    return [signature(t, min_words=min_words) for t in texts]
+
+
 def _minhash(hashes: npt.NDArray[np.uint32]) -> Signature:
     x = hashes.astype(np.uint64)[:, None]
     # One row per shingle, one column per hash function; the product wraps mod 2**64.
@@ -158,6 +166,17 @@ def band_hashes(sig: Signature) -> list[int]:
     for r in range(ROWS):
         h = _mix(h ^ (rows[:, r] + np.uint64(r << 32)))
     return [int(v) for v in h.view(np.int64)]
+
+
+def band_hashes_many(sigs: npt.NDArray[np.uint32]) -> npt.NDArray[np.int64]:
+    """:func:`band_hashes` of each row of an ``(n, NUM_PERM)`` array, as an ``(n, BANDS)``
+    array."""
+    rows = sigs.astype(np.uint64).reshape(len(sigs), BANDS, ROWS)
+    h = np.broadcast_to(_BAND_SALT, (len(sigs), BANDS)).copy()
+    for r in range(ROWS):
+        h = _mix(h ^ (rows[:, :, r] + np.uint64(r << 32)))
+    out: npt.NDArray[np.int64] = h.view(np.int64)
+    return out
 
 
 def to_bytes(sig: Signature) -> bytes:
