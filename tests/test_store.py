@@ -176,3 +176,17 @@ def test_entities_are_indexed_and_replaced_on_edit(store: Store, tmp_path: Path)
                         (o.article_id,)).fetchall()
     raw.close()
     assert names == [("Mirebalais",)]
+
+
+def test_the_migrations_go_down_and_up_again(tmp_path: Path) -> None:
+    from alembic import command
+
+    engine = db.connect(f"sqlite:///{tmp_path}/round.db")
+    db.upgrade(engine)
+    command.downgrade(db._alembic_config(engine), "base")
+    assert sa.inspect(engine).get_table_names() == ["alembic_version"]
+    assert db.upgrade(engine) is True
+    assert {"articles", "articles_fts", "clusters", "alerts"} <= set(
+        sa.inspect(engine).get_table_names()
+    )
+    engine.dispose()
