@@ -153,6 +153,7 @@ def build(
     syndicated: float = 0.1,
     duplicates: float = 0.05,
     page_paragraphs: int = 12,
+    summary_only: bool = False,
 ) -> Corpus:
     """``n_feeds`` feeds of ``per_feed`` items. A ``syndicated`` share of items copy another
     feed's text under a new headline and URL; a ``duplicates`` share repeat another feed's URL
@@ -194,18 +195,26 @@ def build(
             feed_items.append(item)
         by_feed.append(feed_items)
     feeds = {
-        f"/feed/{f}": (_atom(f, its) if f % 2 else _rss(f, its)) for f, its in enumerate(by_feed)
+        f"/feed/{f}": (_atom(f, its, summary_only) if f % 2 else _rss(f, its, summary_only))
+        for f, its in enumerate(by_feed)
     }
     pages = {it.url.removeprefix(base): _page(rng, it, page_paragraphs) for it in items}
     return Corpus(feeds, pages, items)
 
 
-def _rss(f: int, items: list[Item]) -> bytes:
+def _summary(item: Item, summary_only: bool) -> str:
+    """The feed's text for an item: all of it, or (like many outlets) a cut first sentence."""
+    if not summary_only:
+        return item.text
+    return item.text.split("\n\n")[0][:160].rstrip() + " […]"
+
+
+def _rss(f: int, items: list[Item], summary_only: bool = False) -> bytes:
     entries = "".join(
         f"<item><title>{escape(i.title)}</title><link>{escape(i.url)}</link>"
         f'<guid isPermaLink="false">{escape(i.guid)}</guid>'
         f"<pubDate>{format_datetime(i.published, usegmt=True)}</pubDate>"
-        f"<description>{escape(i.text)}</description></item>"
+        f"<description>{escape(_summary(i, summary_only))}</description></item>"
         for i in items
     )
     return (
@@ -215,12 +224,12 @@ def _rss(f: int, items: list[Item]) -> bytes:
     ).encode()
 
 
-def _atom(f: int, items: list[Item]) -> bytes:
+def _atom(f: int, items: list[Item], summary_only: bool = False) -> bytes:
     entries = "".join(
         f"<entry><title>{escape(i.title)}</title><id>{escape(i.guid)}</id>"
         f'<link rel="alternate" href="{escape(i.url)}"/>'
         f"<updated>{i.published.isoformat()}</updated>"
-        f'<summary type="text">{escape(i.text)}</summary></entry>'
+        f'<summary type="text">{escape(_summary(i, summary_only))}</summary></entry>'
         for i in items
     )
     return (

@@ -86,6 +86,28 @@ def ingest(n_feeds: int, per_feed: int, runs: int, workdir: Path) -> dict[str, A
     }
 
 
+def full_text(n_feeds: int, per_feed: int, runs: int, workdir: Path) -> dict[str, Any]:
+    """Summary-only feeds: every article page fetched, extracted, classified, clustered and
+    stored (veye only: reader does not fetch pages)."""
+    routes: dict[str, bytes] = {}
+    with serve(routes) as base:
+        corpus = build(n_feeds, per_feed, base=base, summary_only=True)
+        routes.update(corpus.feeds)
+        routes.update(corpus.pages)
+        feeds = [base + p for p in corpus.feeds]
+        runs_out = [
+            child("veye_crawl", db=str(workdir / f"fulltext-{i}.db"), feeds=feeds, full_text=True)
+            for i in range(runs)
+        ]
+    articles = [r["new"] / r["seconds"] for r in runs_out]
+    return {
+        "articles": runs_out[0]["new"],
+        "pages_served": len(corpus.pages),
+        "veye_articles_per_s": median_spread(articles),
+        "veye_peak_rss_mb": median_spread([r["peak_rss_mb"] for r in runs_out]),
+    }
+
+
 def search(n: int, runs: int, workdir: Path) -> dict[str, Any]:
     vdb, rdb = workdir / f"search-veye-{n}.db", workdir / f"search-reader-{n}.db"
     v = [child("veye_search", db=str(vdb), n=n) for _ in range(runs)]
@@ -109,6 +131,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--feeds", type=int, default=200)
     p.add_argument("--items", type=int, default=50, help="items per feed")
     p.add_argument("--runs", type=int, default=3)
+    p.add_argument(
+        "--full-text-feeds",
+        type=int,
+        default=40,
+        help="feeds for the full-text run (every item's page is fetched); 0 skips",
+    )
     p.add_argument("--search-items", type=int, default=100_000)
     p.add_argument(
         "--growth",
@@ -125,6 +153,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         work = Path(tmp)
         results["ingest"] = ingest(args.feeds, args.items, args.runs, work)
         _print_ingest(results["ingest"])
+        if args.full_text_feeds:
+            results["full_text"] = full_text(args.full_text_feeds, args.items, args.runs, work)
+            ft = results["full_text"]
+            print(
+                f"full text, {ft['articles']} articles: veye "
+                f"{_fmt(ft['veye_articles_per_s'])} articles/s, peak RSS "
+                f"{_fmt(ft['veye_peak_rss_mb'], ' MB')}",
+                flush=True,
+            )
         if args.search_items:
             results["search"] = search(args.search_items, args.runs, work)
             _print_search(results["search"])

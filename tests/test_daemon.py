@@ -256,3 +256,44 @@ def test_the_daemon_delivers_alerts_and_reruns_spiders(server: LocalServer, tmp_
     titles = json.dumps(events, ensure_ascii=False)
     assert "Évasion à la prison civile de Mirebalais" in titles
     assert count_items(tmp_path / "veye.db", "ndc") == 3
+
+
+def test_a_failing_source_raises_one_operator_alert(server: LocalServer, tmp_path: Path) -> None:
+    from tests.helpers_delivery import receiving
+
+    server.add("/down", Route(b"oops", status=503, content_type="text/plain"))
+    server.add("/rss", Route(feed_bytes("atom.xml"), content_type="application/atom+xml"))
+    config = write_config(
+        tmp_path,
+        [
+            {"name": "down", "url": server.url("/down"), "interval": "1s"},
+            {"name": "fine", "url": server.url("/rss"), "interval": "1s"},
+        ],
+        crawl={"timeout": "2s", "concurrency": 4, "min_delay": 0, "full_text": False},
+        alerts={
+            "channels": [
+                {
+                    "name": "ops",
+                    "type": "webhook",
+                    "url": "RECEIVER",
+                    "secret": "operator-test-secret-0123456789",
+                }
+            ],
+            "operator_channel": "ops",
+        },
+    )
+    with receiving() as receiver:
+        config.write_text(config.read_text().replace("RECEIVER", receiver.url))
+        proc = start_daemon(config)
+        try:
+            wait_for(lambda: len(receiver.received) >= 1, timeout=40, what="the operator alert")
+            time.sleep(11)  # at least one more check: the same state is not told twice
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            _, err = proc.communicate(timeout=40)
+    assert proc.returncode == 0, err[-2000:]
+    events = [r.json() for r in receiver.received]
+    assert [e["event"] for e in events] == ["operator.source"]
+    assert events[0]["cluster"]["title"] == "Source down is failing"
+    assert events[0]["item"]["source"] == "down"
+    assert "HTTP 503" in events[0]["item"]["excerpt"]

@@ -283,6 +283,9 @@ class AlertSettings(_Model):
     #: A folder of templates overriding the packaged ones (subject.txt, email.txt,
     #: email.html, slack.txt); relative to the config file.
     templates: str | None = None
+    #: A channel told when a source starts failing or goes quiet, and when it recovers
+    #: (operator alerts from ``veye run``), e.g. ``ops``.
+    operator_channel: str | None = None
 
     @field_validator("timezone")
     @classmethod
@@ -298,6 +301,11 @@ class AlertSettings(_Model):
     @model_validator(mode="after")
     def _routes_name_channels(self) -> AlertSettings:
         names = [c.name for c in self.channels]
+        if self.operator_channel is not None and self.operator_channel not in names:
+            raise ValueError(
+                f"operator_channel names channel {self.operator_channel!r}, which is not "
+                f"defined (defined: {', '.join(names) or 'none'})"
+            )
         dupes = {n for n in names if names.count(n) > 1}
         if dupes:
             raise ValueError(f"channel names must be unique: {', '.join(sorted(dupes))}")

@@ -20,17 +20,16 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from crawler.fetch import Fetcher
 from crawler.records import Source
-from veye import __version__
+from veye import __version__, operator
 from veye.app import App
 from veye.config import Settings, load_settings
 from veye.crawl import crawl_once
 from veye.errors import ConfigError
+from veye.health import HEARTBEAT
 from veye.lock import InstanceLock, lock_path_for
 
 log = logging.getLogger("veye.daemon")
 
-#: Seconds between heartbeats; ``veye status`` calls the daemon dead after three missed.
-HEARTBEAT = 10.0
 #: Seconds between outbox passes.
 DISPATCH_EVERY = 5.0
 #: Seconds between housekeeping passes (PRAGMA optimize, WAL checkpoint).
@@ -142,6 +141,10 @@ class Daemon:
             now=self.clock(),
         )
 
+    def _watch_sources(self) -> None:
+        if not self.stopping.is_set():
+            operator.watch(self.app, self.clock())
+
     def _housekeeping(self) -> None:
         engine = self.app.store.engine
         if engine.dialect.name == "sqlite":
@@ -243,6 +246,11 @@ class Daemon:
             IntervalTrigger(seconds=self.dispatch_every),
             id="dispatch",
             next_run_time=datetime.now(UTC),
+        )
+        self.scheduler.add_job(
+            self._guard("operator", self._watch_sources),
+            IntervalTrigger(seconds=self.heartbeat_every),
+            id="operator",
         )
         self.scheduler.add_job(
             self._guard("housekeeping", self._housekeeping),

@@ -10,8 +10,10 @@ from storage import outbox
 from storage.records import SourceState
 from storage.store import Store
 from veye.config import Settings
-from veye.daemon import HEARTBEAT
 from veye.lock import InstanceLock, lock_path_for
+
+#: Seconds between the daemon's heartbeats; it is called dead after three missed.
+HEARTBEAT = 10.0
 
 #: A source that has produced nothing new for this many of its intervals (and at least a
 #: day) is called stale: its feed may have moved or died quietly.
