@@ -140,8 +140,44 @@ def _paragraphs(rng: random.Random, lang: str, kind: str, n: int) -> list[str]:
             place=rng.choice(PLACES), gang=rng.choice(GANGS), day=rng.choice(DAYS[lang])
         )
     ]
-    out += [rng.choice(vocab["filler"]) for _ in range(n)]
+    # Real reports differ in names, numbers and details: a clause of invented words per
+    # sentence keeps unrelated stories from sharing most of their word sequences, as a handful
+    # of template sentences alone would (and near-duplicate detection would rightly merge).
+    out[0] = f"{out[0][:-1]} {_clause(rng)}."
+    out += [f"{rng.choice(vocab['filler'])[:-1]} {_clause(rng)}." for _ in range(n)]
     return out
+
+
+_SYLLABLES = [
+    "ba",
+    "ko",
+    "ri",
+    "man",
+    "te",
+    "lo",
+    "su",
+    "pi",
+    "nè",
+    "ka",
+    "dou",
+    "fa",
+    "vil",
+    "zo",
+    "mi",
+    "ran",
+    "gi",
+    "tan",
+    "che",
+    "wo",
+]
+
+
+def _clause(rng: random.Random) -> str:
+    words = [
+        "".join(rng.choice(_SYLLABLES) for _ in range(rng.randint(2, 3)))
+        for _ in range(rng.randint(4, 7))
+    ]
+    return f"({' '.join(words)}, {rng.randint(2, 999)})"
 
 
 def build(

@@ -160,6 +160,10 @@ _BATCH_SIGNATURES = sa.text(
 _PAIRS_PER_QUERY = 4096
 
 
+#: Most stored items a new item is compared with through one band.
+MAX_PER_BAND = 64
+
+
 def fetch_bands(
     conn: sa.Connection, pairs: Iterable[tuple[int, int]]
 ) -> tuple[dict[tuple[int, int], list[int]], dict[int, Stored]]:
@@ -171,6 +175,11 @@ def fetch_bands(
         chunk = json.dumps(wanted[start : start + _PAIRS_PER_QUERY])
         for band, h, article_id in conn.execute(_BATCH_BANDS, {"pairs": chunk}):
             by_band.setdefault((band, h), []).append(article_id)
+    # A band shared by very many items (boilerplate every story of an outlet repeats) would make
+    # each new item check all of them: keep the newest few, the only ones a copy can be.
+    for pair, found in by_band.items():
+        if len(found) > MAX_PER_BAND:
+            by_band[pair] = sorted(found)[-MAX_PER_BAND:]
     ids = sorted({a for found in by_band.values() for a in found})
     stored: dict[int, Stored] = {}
     for start in range(0, len(ids), _PAIRS_PER_QUERY):
