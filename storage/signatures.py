@@ -142,9 +142,17 @@ class Stored:
 
 # One JSON parameter each: the statements stay fixed (compiled and cached once) whatever the
 # batch size, and each ``(band, hash)`` is still a primary-key search.
+#: Most stored items a new item is compared with through one band.
+MAX_PER_BAND = 64
+
+# The newest MAX_PER_BAND items of each pair, read backwards along the primary key: a band
+# every story of an outlet shares (its boilerplate) must not cost a read of all of them.
 _BATCH_BANDS = sa.text(
     "SELECT sb.band, sb.hash, sb.article_id FROM json_each(:pairs) j "
-    "JOIN signature_bands sb ON sb.band = j.value ->> 0 AND sb.hash = j.value ->> 1"
+    "JOIN signature_bands sb ON sb.band = j.value ->> 0 AND sb.hash = j.value ->> 1 "
+    "AND sb.article_id IN (SELECT s2.article_id FROM signature_bands s2 "
+    "WHERE s2.band = j.value ->> 0 AND s2.hash = j.value ->> 1 "
+    f"ORDER BY s2.article_id DESC LIMIT {MAX_PER_BAND})"
 )
 _BATCH_SIGNATURES = sa.text(
     "SELECT s.article_id, s.minhash, s.at, a.cluster_id FROM signatures s "
@@ -160,10 +168,6 @@ _BATCH_SIGNATURES = sa.text(
 _PAIRS_PER_QUERY = 4096
 
 
-#: Most stored items a new item is compared with through one band.
-MAX_PER_BAND = 64
-
-
 def fetch_bands(
     conn: sa.Connection, pairs: Iterable[tuple[int, int]]
 ) -> tuple[dict[tuple[int, int], list[int]], dict[int, Stored]]:
@@ -175,11 +179,6 @@ def fetch_bands(
         chunk = json.dumps(wanted[start : start + _PAIRS_PER_QUERY])
         for band, h, article_id in conn.execute(_BATCH_BANDS, {"pairs": chunk}):
             by_band.setdefault((band, h), []).append(article_id)
-    # A band shared by very many items (boilerplate every story of an outlet repeats) would make
-    # each new item check all of them: keep the newest few, the only ones a copy can be.
-    for pair, found in by_band.items():
-        if len(found) > MAX_PER_BAND:
-            by_band[pair] = sorted(found)[-MAX_PER_BAND:]
     ids = sorted({a for found in by_band.values() for a in found})
     stored: dict[int, Stored] = {}
     for start in range(0, len(ids), _PAIRS_PER_QUERY):

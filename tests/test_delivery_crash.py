@@ -141,9 +141,14 @@ def test_killed_dispatchers_lose_nothing_and_never_change_a_delivery_id(tmp_path
     seed_outbox(template)
     rng = random.Random(20240304)
     with receiving() as receiver:
-        # Some requests fail, so retries are in flight when the dispatcher is killed.
+        # Some requests fail, so retries are in flight when the dispatcher is killed; each
+        # answer takes a moment, so a run outlasts the random instant of its kill (a dispatcher
+        # that finished first would be a run that tested nothing).
         receiver.answer(
-            *[Answer(500, b"busy") if rng.random() < 0.15 else Answer() for _ in range(2000)]
+            *[
+                Answer(500, b"busy", delay=0.02) if rng.random() < 0.15 else Answer(delay=0.02)
+                for _ in range(2000)
+            ]
         )
         ctx = multiprocessing.get_context("forkserver")
         ctx.set_forkserver_preload(PRELOAD)
