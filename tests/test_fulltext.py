@@ -23,6 +23,8 @@ from tests.localserver import LocalServer, Route
 from veye.crawl import CrawlSummary, crawl_once
 
 PAGES = Path(__file__).parent / "data" / "pages"
+#: The article pages are the spider tests' outlet, shared rather than copied.
+ARTICLES = Path(__file__).parent / "data" / "spiders"
 FAST = FetchSettings(timeout=5, min_delay=0)
 HTML = "text/html; charset=utf-8"
 
@@ -55,7 +57,7 @@ def test_summary_only_items_are_recognised(text: str, summary_only: bool) -> Non
 
 
 def test_the_extractor_finds_text_date_and_author_and_skips_boilerplate() -> None:
-    page = extract_page((PAGES / "article-2.html").read_bytes(), "https://ndc.example/a")
+    page = extract_page((ARTICLES / "article-2.html").read_bytes(), "https://ndc.example/a")
     assert page is not None
     assert "Les parents, encore inquiets" in page.text
     assert "Tous droits réservés" not in page.text
@@ -80,13 +82,14 @@ def serve(server: LocalServer) -> str:
     )
     server.add(
         "/2024/03/commissariat-mirebalais",
-        Route((PAGES / "article-1.html").read_bytes(), content_type=HTML),
+        Route((ARTICLES / "article-1.html").read_bytes(), content_type=HTML),
     )
     server.add(
-        "/2024/03/ecoles-cabaret", Route((PAGES / "article-2.html").read_bytes(), content_type=HTML)
+        "/2024/03/ecoles-cabaret",
+        Route((ARTICLES / "article-2.html").read_bytes(), content_type=HTML),
     )
     server.add(
-        "/private/brouillon", Route((PAGES / "article-3.html").read_bytes(), content_type=HTML)
+        "/private/brouillon", Route((ARTICLES / "article-3.html").read_bytes(), content_type=HTML)
     )
     return f"{base}/feed"
 
