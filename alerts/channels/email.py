@@ -124,22 +124,12 @@ class EmailChannel:
             smtp = self._connect()
         except DeliveryError:
             raise
-        except ssl.SSLCertVerificationError as e:
-            raise RetryLaterError(
-                f"{where}: certificate check failed ({e.verify_message}); fix the server's "
-                "certificate or set ca_file"
-            ) from e
         except (OSError, smtplib.SMTPException) as e:
             raise _wrap(where, e) from e
         try:
             return self._converse(smtp, msg, where)
         except DeliveryError:
             raise
-        except ssl.SSLCertVerificationError as e:
-            raise RetryLaterError(
-                f"{where}: certificate check failed ({e.verify_message}); fix the server's "
-                "certificate or set ca_file"
-            ) from e
         except (OSError, smtplib.SMTPException) as e:
             raise _wrap(where, e) from e
         finally:
@@ -240,6 +230,11 @@ def _wrap(where: str, e: Exception) -> DeliveryError:
         return RetryLaterError(f"{where}: no answer in time ({e})")
     if isinstance(e, smtplib.SMTPServerDisconnected):
         return RetryLaterError(f"{where}: the server closed the connection ({e})")
+    if isinstance(e, ssl.SSLCertVerificationError):
+        return RetryLaterError(
+            f"{where}: certificate check failed ({e.verify_message}); fix the server's "
+            "certificate or set ca_file"
+        )
     if isinstance(e, ssl.SSLError):
         return RetryLaterError(f"{where}: TLS failed ({e.reason or e})")
     return RetryLaterError(f"{where}: cannot reach the server ({e})")
