@@ -24,8 +24,9 @@ BUSY_TIMEOUT = 30.0
 
 
 def connect(url: str) -> Engine:
-    """An engine for ``url``; for SQLite, creates the parent folder and turns on WAL mode,
-    a busy timeout and foreign keys on every connection."""
+    """An engine for ``url``. For SQLite, creates the parent folder and turns on WAL mode,
+    a busy timeout and foreign keys on every connection; for PostgreSQL, sessions run in UTC
+    and a connection dropped by the server is replaced before use."""
     try:
         parsed = make_url(url)
     except sa.exc.ArgumentError as e:
@@ -35,9 +36,18 @@ def connect(url: str) -> Engine:
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         kwargs["connect_args"] = {"timeout": BUSY_TIMEOUT}
+    elif parsed.get_backend_name() == "postgresql":
+        # Naive timestamps (SQLite's, and copies from it) mean UTC on both backends.
+        kwargs["connect_args"] = {"options": "-c timezone=UTC"}
+        kwargs["pool_pre_ping"] = True
     try:
         engine = sa.create_engine(url, **kwargs)
-    except (sa.exc.ArgumentError, ImportError) as e:
+    except ImportError as e:
+        raise DatabaseUnavailable(
+            f"cannot use database {parsed.render_as_string()}: {e}"
+            + (" (install veye[postgres])" if parsed.get_backend_name() == "postgresql" else "")
+        ) from e
+    except sa.exc.ArgumentError as e:
         raise DatabaseUnavailable(f"cannot use database {parsed.render_as_string()}: {e}") from e
     if engine.dialect.name == "sqlite":
         sa.event.listen(engine, "connect", _sqlite_pragmas)

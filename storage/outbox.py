@@ -162,12 +162,15 @@ def _insert_ignoring_duplicates(conn: sa.Connection, values: dict[str, Any]) -> 
     """``INSERT ... ON CONFLICT DO NOTHING``: a duplicate must not abort the caller's
     transaction (PostgreSQL would, on a plain unique violation). Returns rows written."""
     conflict = ["cluster_id", "channel", "event", "occasion"]
+    # Counted from RETURNING: a driver's rowcount for an upsert is not portable.
     if conn.dialect.name == "postgresql":
         pg = postgresql.insert(alerts).values(**values)
-        return conn.execute(pg.on_conflict_do_nothing(index_elements=conflict)).rowcount or 0
+        stmt = pg.on_conflict_do_nothing(index_elements=conflict).returning(alerts.c.id)
+        return len(conn.execute(stmt).all())
     if conn.dialect.name == "sqlite":
         lite = sqlite.insert(alerts).values(**values)
-        return conn.execute(lite.on_conflict_do_nothing(index_elements=conflict)).rowcount or 0
+        stmt = lite.on_conflict_do_nothing(index_elements=conflict).returning(alerts.c.id)
+        return len(conn.execute(stmt).all())
     known = conn.execute(
         sa.select(alerts.c.id).where(*[alerts.c[k] == values[k] for k in conflict])
     ).first()
@@ -278,7 +281,8 @@ def claim_next(
 
     Claimed rows turn ``sending`` with ``next_attempt_at`` set to the lease's end; a row whose
     lease ran out (its dispatcher died) is due again. The first statement is the write, so two
-    dispatchers never claim the same row. Returns ``[]`` when nothing is due."""
+    dispatchers never claim the same row (on PostgreSQL, ``FOR UPDATE SKIP LOCKED`` lets
+    them claim different rows at once). Returns ``[]`` when nothing is due."""
     now, lease_until = _as_utc(now), _as_utc(lease_until)
     due = sa.and_(
         alerts.c.channel == channel,
@@ -286,13 +290,12 @@ def claim_next(
         alerts.c.next_attempt_at <= now,
         alerts.c.deadline_at > now,
     )
-    first = (
-        sa.select(alerts.c.id)
-        .where(due)
-        .order_by(alerts.c.next_attempt_at, alerts.c.id)
-        .limit(1)
-        .scalar_subquery()
-    )
+    pick = sa.select(alerts.c.id).where(due).order_by(alerts.c.next_attempt_at, alerts.c.id)
+    if conn.dialect.name == "postgresql":
+        # Dispatchers of other workers pass over a row one of them is claiming, instead of
+        # waiting for it and then finding it taken.
+        pick = pick.with_for_update(skip_locked=True)
+    first = pick.limit(1).scalar_subquery()
     leader = conn.execute(
         alerts.update()
         .where(alerts.c.id == first, due)

@@ -39,6 +39,10 @@ class SourceState:
     next_poll_at: datetime | None = None
     last_new_at: datetime | None = None
     items_total: int = 0
+    #: The worker polling it now (until ``lease_until``), and the one that polled it last.
+    lease_owner: str | None = None
+    lease_until: datetime | None = None
+    last_poll_by: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

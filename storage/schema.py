@@ -51,6 +51,12 @@ sources = Table(
     Column("next_poll_at", DateTime(timezone=True)),
     Column("last_new_at", DateTime(timezone=True)),
     Column("items_total", Integer, nullable=False, default=0),
+    #: The worker polling it now, until ``lease_until``: several workers sharing one database
+    #: never poll a source at once, and a dead worker's hold runs out.
+    Column("lease_owner", String(200)),
+    Column("lease_until", DateTime(timezone=True)),
+    #: The worker that polled it last.
+    Column("last_poll_by", String(200)),
 )
 
 #: One row per story or event: copies and reports of the same event join one cluster, and

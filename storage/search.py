@@ -11,12 +11,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from storage.errors import InvalidSearchQuery
-from storage.fts import FTS_TABLE
+from storage.fts import FTS_TABLE, PG_CONFIG
 from storage.records import SearchHit
 from storage.schema import article_entities, article_sources, articles, clusters
 from storage.store import to_stored
 
-__all__ = ["SearchFilters", "apply_filters", "search", "to_fts_query"]
+__all__ = ["SearchFilters", "apply_filters", "search", "to_fts_query", "to_tsquery_text"]
 
 _TOKEN = re.compile(r'"[^"]*"?|\(|\)|[^\s()"]+')
 _OPERATORS = {"AND", "OR", "NOT"}
@@ -66,18 +66,65 @@ def to_fts_query(query: str) -> str:
     return " ".join(out)
 
 
+def to_tsquery_text(query: str) -> str:
+    """The same query language as :func:`to_fts_query`, in PostgreSQL ``to_tsquery`` syntax:
+    words are ``&``-ed, phrases become ``<->`` chains, ``prefix*`` becomes ``prefix:*``, and
+    ``NOT`` (FTS5's "and not") becomes ``& !``."""
+    out: list[str] = []
+
+    def operand_expected() -> bool:
+        return not out or out[-1] in ("(", "&", "|", "!")
+
+    for token in _TOKEN.findall(query):
+        if token in _OPERATORS:
+            if token == "NOT":
+                out.extend(["!"] if operand_expected() else ["&", "!"])
+            elif operand_expected():
+                raise InvalidSearchQuery(
+                    f"cannot search for {query!r}: syntax error near {token} (it needs a word "
+                    "on each side)"
+                )
+            else:
+                out.append("&" if token == "AND" else "|")
+            continue
+        if token == ")":
+            out.append(")")
+            continue
+        if not operand_expected():
+            out.append("&")
+        if token == "(":
+            out.append("(")
+            continue
+        star = ":*" if token.endswith("*") and not token.startswith('"') else ""
+        words = re.findall(r"[^\W_]+", token.strip('"').rstrip("*"))
+        if not words:
+            if out and out[-1] == "&":
+                out.pop()
+            continue
+        quoted = [f"'{w}'" for w in words]
+        quoted[-1] += star
+        out.append(quoted[0] if len(quoted) == 1 else "(" + " <-> ".join(quoted) + ")")
+    if out and out[-1] in ("&", "|", "!"):
+        raise InvalidSearchQuery(
+            f"cannot search for {query!r}: syntax error at the end (an operator needs a word "
+            "after it)"
+        )
+    if not out:
+        raise InvalidSearchQuery("empty search: type at least one word")
+    return " ".join(out)
+
+
 def search(engine: Engine, query: str, filters: SearchFilters | None = None) -> list[SearchHit]:
     """Items matching ``query``, best first (title matches weigh most). By default one hit per
     cluster: its best-ranked matching item, with the cluster's size and outlets; with
     ``filters.by_cluster`` false, every matching item."""
     f = filters or SearchFilters()
-    fts = sa.table(FTS_TABLE, sa.column("rowid"))
-    match = sa.text(f"{FTS_TABLE} MATCH :q").bindparams(q=to_fts_query(query))
+    index = _Index.for_dialect(engine.dialect.name, query)
     when = sa.func.coalesce(articles.c.published_at, articles.c.first_seen_at)
     matching = (
-        sa.select(articles.c.id, articles.c.cluster_id, _ranking(when).label("rank"))
-        .select_from(fts.join(articles, articles.c.id == fts.c.rowid))
-        .where(match)
+        sa.select(articles.c.id, articles.c.cluster_id, index.ranking(when).label("rank"))
+        .select_from(index.table.join(articles, articles.c.id == index.table.c.rowid))
+        .where(index.match)
     )
     matching = apply_filters(matching, f, when)
     hits = matching.subquery("hits")
@@ -120,10 +167,10 @@ def search(engine: Engine, query: str, filters: SearchFilters | None = None) -> 
         with engine.connect() as conn:
             rows = conn.execute(stmt).all()
             ids = [r.id for r in rows]
-            snippets = _snippets(conn, fts, match, ids)
+            snippets = index.snippets(conn, ids)
             outlets = _outlets(conn, ids)
-    except sa.exc.OperationalError as e:
-        message = str(e.orig)
+    except (sa.exc.OperationalError, sa.exc.ProgrammingError, sa.exc.DataError) as e:
+        message = str(e.orig).strip().splitlines()[0]
         if "fts5" in message or "syntax error" in message or "no such column" in message:
             raise InvalidSearchQuery(f"cannot search for {query!r}: {message}") from e
         raise
@@ -173,15 +220,6 @@ def apply_filters(
     return matching
 
 
-def _ranking(when: sa.ColumnElement[datetime]) -> sa.ColumnElement[float]:
-    """bm25 (title weighs most), boosted for recent items: today's match counts double, a week
-    old one and a half, a months-old one about the same as plain bm25. bm25 is negative (lower
-    is better), so the boost multiplies."""
-    bm25: sa.ColumnElement[float] = sa.literal_column(f"bm25({FTS_TABLE}, 10.0, 3.0, 1.0)")
-    age_days = sa.func.max(sa.func.julianday("now") - sa.func.julianday(when), 0.0)
-    return bm25 * (1.0 + 1.0 / (1.0 + age_days / 7.0))
-
-
 def _carries(names: tuple[str, ...], kinds: tuple[str, ...] = ()) -> sa.ColumnElement[bool]:
     query = sa.select(article_entities.c.article_id).where(
         article_entities.c.article_id == articles.c.id, article_entities.c.name.in_(names)
@@ -189,25 +227,6 @@ def _carries(names: tuple[str, ...], kinds: tuple[str, ...] = ()) -> sa.ColumnEl
     if kinds:
         query = query.where(article_entities.c.kind.in_(kinds))
     return sa.exists(query)
-
-
-def _snippets(
-    conn: sa.Connection, fts: sa.TableClause, match: sa.TextClause, ids: list[int]
-) -> dict[int, str]:
-    """The matching passage of each hit, computed for the page shown only."""
-    if not ids:
-        return {}
-    snippet: sa.ColumnElement[str] = sa.literal_column(
-        f"snippet({FTS_TABLE}, -1, '[', ']', '…', 16)"
-    )
-    return {
-        r.rowid: r.snippet
-        for r in conn.execute(
-            sa.select(fts.c.rowid, snippet.label("snippet"))
-            .select_from(fts)
-            .where(match, fts.c.rowid.in_(ids))
-        )
-    }
 
 
 def _outlets(conn: sa.Connection, ids: list[int]) -> dict[int, list[str]]:
@@ -220,3 +239,70 @@ def _outlets(conn: sa.Connection, ids: list[int]) -> dict[int, list[str]]:
         ):
             out.setdefault(r.article_id, []).append(r.source)
     return out
+
+
+@dataclass(frozen=True)
+class _Index:
+    """One backend's full-text index: what matches, how it ranks (lower is better, as bm25),
+    and the passage shown."""
+
+    dialect: str
+    table: sa.TableClause
+    match: sa.ColumnElement[bool]
+    tsquery: sa.ColumnElement[Any] | None = None
+
+    @classmethod
+    def for_dialect(cls, dialect: str, query: str) -> _Index:
+        if dialect == "postgresql":
+            table = sa.table(FTS_TABLE, sa.column("rowid"), sa.column("document"))
+            tsquery = sa.func.to_tsquery(
+                sa.literal_column(f"'{PG_CONFIG}'::regconfig"),
+                sa.bindparam("q", to_tsquery_text(query), type_=sa.Text),
+            )
+            return cls(dialect, table, table.c.document.op("@@")(tsquery), tsquery)
+        table = sa.table(FTS_TABLE, sa.column("rowid"))
+        match = sa.text(f"{FTS_TABLE} MATCH :q").bindparams(q=to_fts_query(query))
+        return cls(dialect, table, match)  # type: ignore[arg-type]
+
+    def ranking(self, when: sa.ColumnElement[datetime]) -> sa.ColumnElement[float]:
+        """Relevance (title weighs most), boosted for recent items: today's match counts
+        double, a week old one and a half, a months-old one about the same as plain
+        relevance."""
+        relevance: sa.ColumnElement[float]
+        if self.tsquery is not None:
+            # Weights are {D, C, B, A}: text 1, summary 3, title 10, as bm25's below.
+            weights: sa.ColumnElement[Any] = sa.literal_column("'{0.0, 0.1, 0.3, 1.0}'::float4[]")
+            relevance = -sa.func.ts_rank(weights, self.table.c.document, self.tsquery)
+            age_days = sa.func.greatest(sa.extract("epoch", sa.func.now() - when) / 86400.0, 0.0)
+        else:
+            # bm25 is negative (lower is better), so the boost multiplies.
+            relevance = sa.literal_column(f"bm25({FTS_TABLE}, 10.0, 3.0, 1.0)")
+            age_days = sa.func.max(sa.func.julianday("now") - sa.func.julianday(when), 0.0)
+        return relevance * (1.0 + 1.0 / (1.0 + age_days / 7.0))
+
+    def snippets(self, conn: sa.Connection, ids: list[int]) -> dict[int, str]:
+        """The matching passage of each hit, computed for the page shown only."""
+        if not ids:
+            return {}
+        if self.tsquery is not None:
+            body = sa.func.coalesce(sa.func.nullif(articles.c.text, ""), articles.c.summary)
+            headline = sa.func.ts_headline(
+                sa.literal_column(f"'{PG_CONFIG}'::regconfig"),
+                sa.func.left(body, 20_000),
+                self.tsquery,
+                "StartSel=[, StopSel=], MaxWords=16, MinWords=6, ShortWord=1, "
+                "MaxFragments=1, FragmentDelimiter=…",
+            )
+            stmt = sa.select(articles.c.id.label("rowid"), headline.label("snippet")).where(
+                articles.c.id.in_(ids)
+            )
+        else:
+            snippet: sa.ColumnElement[str] = sa.literal_column(
+                f"snippet({FTS_TABLE}, -1, '[', ']', '…', 16)"
+            )
+            stmt = (
+                sa.select(self.table.c.rowid, snippet.label("snippet"))
+                .select_from(self.table)
+                .where(self.match, self.table.c.rowid.in_(ids))
+            )
+        return {r.rowid: r.snippet for r in conn.execute(stmt)}

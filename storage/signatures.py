@@ -147,23 +147,42 @@ MAX_PER_BAND = 64
 
 # The newest MAX_PER_BAND items of each pair, read backwards along the primary key: a band
 # every story of an outlet shares (its boilerplate) must not cost a read of all of them.
-_BATCH_BANDS = sa.text(
-    "SELECT sb.band, sb.hash, sb.article_id FROM json_each(:pairs) j "
-    "JOIN signature_bands sb ON sb.band = j.value ->> 0 AND sb.hash = j.value ->> 1 "
-    "AND sb.article_id IN (SELECT s2.article_id FROM signature_bands s2 "
-    "WHERE s2.band = j.value ->> 0 AND s2.hash = j.value ->> 1 "
-    f"ORDER BY s2.article_id DESC LIMIT {MAX_PER_BAND})"
-)
-_BATCH_SIGNATURES = sa.text(
-    "SELECT s.article_id, s.minhash, s.at, a.cluster_id FROM signatures s "
-    "JOIN articles a ON a.id = s.article_id "
-    "WHERE s.article_id IN (SELECT value FROM json_each(:ids))"
-).columns(
+_BATCH_BANDS = {
+    "sqlite": sa.text(
+        "SELECT sb.band, sb.hash, sb.article_id FROM json_each(:pairs) j "
+        "JOIN signature_bands sb ON sb.band = j.value ->> 0 AND sb.hash = j.value ->> 1 "
+        "AND sb.article_id IN (SELECT s2.article_id FROM signature_bands s2 "
+        "WHERE s2.band = j.value ->> 0 AND s2.hash = j.value ->> 1 "
+        f"ORDER BY s2.article_id DESC LIMIT {MAX_PER_BAND})"
+    ),
+    "postgresql": sa.text(
+        "SELECT sb.band, sb.hash, sb.article_id "
+        "FROM jsonb_array_elements(CAST(:pairs AS jsonb)) j CROSS JOIN LATERAL ("
+        "SELECT s2.band, s2.hash, s2.article_id FROM signature_bands s2 "
+        "WHERE s2.band = CAST(j.value ->> 0 AS smallint) "
+        "AND s2.hash = CAST(j.value ->> 1 AS bigint) "
+        f"ORDER BY s2.article_id DESC LIMIT {MAX_PER_BAND}) sb"
+    ),
+}
+_SIGNATURE_COLUMNS = (
     sa.column("article_id", sa.Integer),
     sa.column("minhash", sa.LargeBinary),
     signatures.c.at,
     sa.column("cluster_id", sa.Integer),
 )
+_BATCH_SIGNATURES = {
+    "sqlite": sa.text(
+        "SELECT s.article_id, s.minhash, s.at, a.cluster_id FROM signatures s "
+        "JOIN articles a ON a.id = s.article_id "
+        "WHERE s.article_id IN (SELECT value FROM json_each(:ids))"
+    ).columns(*_SIGNATURE_COLUMNS),
+    "postgresql": sa.text(
+        "SELECT s.article_id, s.minhash, s.at, a.cluster_id FROM signatures s "
+        "JOIN articles a ON a.id = s.article_id "
+        "WHERE s.article_id IN ("
+        "SELECT CAST(value AS integer) FROM jsonb_array_elements_text(CAST(:ids AS jsonb)))"
+    ).columns(*_SIGNATURE_COLUMNS),
+}
 #: ``(band, hash)`` pairs per lookup: bounds the JSON parameter, not the number of queries.
 _PAIRS_PER_QUERY = 4096
 
@@ -173,17 +192,18 @@ def fetch_bands(
 ) -> tuple[dict[tuple[int, int], list[int]], dict[int, Stored]]:
     """Every stored item sharing any of ``pairs`` (``(band, hash)``): the items of each pair,
     and their signatures. A few queries for a whole batch instead of one per item."""
+    dialect = conn.dialect.name
     wanted = sorted(set(pairs))
     by_band: dict[tuple[int, int], list[int]] = {}
     for start in range(0, len(wanted), _PAIRS_PER_QUERY):
         chunk = json.dumps(wanted[start : start + _PAIRS_PER_QUERY])
-        for band, h, article_id in conn.execute(_BATCH_BANDS, {"pairs": chunk}):
+        for band, h, article_id in conn.execute(_BATCH_BANDS[dialect], {"pairs": chunk}):
             by_band.setdefault((band, h), []).append(article_id)
     ids = sorted({a for found in by_band.values() for a in found})
     stored: dict[int, Stored] = {}
     for start in range(0, len(ids), _PAIRS_PER_QUERY):
         chunk = json.dumps(ids[start : start + _PAIRS_PER_QUERY])
-        for r in conn.execute(_BATCH_SIGNATURES, {"ids": chunk}):
+        for r in conn.execute(_BATCH_SIGNATURES[dialect], {"ids": chunk}):
             at = r.at.replace(tzinfo=None)
             stored[r.article_id] = Stored(
                 r.article_id, similarity.from_bytes(r.minhash), at, r.cluster_id
@@ -200,11 +220,12 @@ def save_signatures(
         return
     # The column type's own conversion, so the stored text is what SQLAlchemy would write.
     to_db = signatures.c.at.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     conn.exec_driver_sql(
-        "INSERT INTO signatures (article_id, minhash, at) VALUES (?, ?, ?)",
+        f"INSERT INTO signatures (article_id, minhash, at) VALUES ({mark}, {mark}, {mark})",
         [(a, similarity.to_bytes(s), to_db(at) if to_db else at) for a, s, _, at in rows],
     )
     conn.exec_driver_sql(
-        "INSERT INTO signature_bands (band, hash, article_id) VALUES (?, ?, ?)",
+        f"INSERT INTO signature_bands (band, hash, article_id) VALUES ({mark}, {mark}, {mark})",
         [(i, h, a) for a, _, bands, _ in rows for i, h in enumerate(bands)],
     )

@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import fields
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 
 from crawler.records import ArticleData, FetchResult, Validators
@@ -20,6 +22,8 @@ from storage.schema import article_sources, articles, runtime, sources
 __all__ = ["Store"]
 
 _SOURCE_FIELDS = [f.name for f in fields(SourceState)]
+#: Held until commit by every writing batch on PostgreSQL (the key is arbitrary and fixed).
+_INGEST_LOCK = sa.text("SELECT pg_advisory_xact_lock(7012604113)")
 
 
 class Store:
@@ -90,6 +94,88 @@ class Store:
                 )
             }
 
+    def claim_source(
+        self,
+        name: str,
+        worker: str,
+        *,
+        now: datetime,
+        until: datetime,
+        due_by: datetime | None = None,
+    ) -> bool:
+        """Take (or keep) ``name`` for ``worker`` until ``until``, if it is due (its
+        ``next_poll_at`` is at or before ``due_by``, default ``now``) and no other worker
+        holds it. One conditional ``UPDATE``: of several workers asking at once exactly one
+        gets it, and a dead worker's hold is free once ``lease_until`` has passed."""
+        free = sa.or_(
+            sources.c.lease_until.is_(None),
+            sources.c.lease_until <= now,
+            sources.c.lease_owner == worker,
+        )
+        due = sa.or_(sources.c.next_poll_at.is_(None), sources.c.next_poll_at <= (due_by or now))
+        with self.engine.begin() as conn:
+            got = conn.execute(
+                sources.update()
+                .where(sources.c.name == name, free, due)
+                .values(lease_owner=worker, lease_until=until)
+                .returning(sources.c.name)
+            ).first()
+        return got is not None
+
+    def end_poll(self, name: str, worker: str, *, keep: bool) -> None:
+        """After ``worker`` polled ``name``: note who polled it, and either keep holding it
+        (it stays this worker's until the hold lapses) or give it back for others."""
+        values: dict[str, Any] = {"last_poll_by": worker}
+        if not keep:
+            values.update(lease_owner=None, lease_until=None)
+        with self.engine.begin() as conn:
+            conn.execute(
+                sources.update()
+                .where(sources.c.name == name, sources.c.lease_owner == worker)
+                .values(**values)
+            )
+
+    def renew_sources(self, worker: str, *, until: datetime) -> list[str]:
+        """Extend every hold of ``worker`` to ``until``; returns the sources it holds."""
+        with self.engine.begin() as conn:
+            return list(
+                conn.execute(
+                    sources.update()
+                    .where(sources.c.lease_owner == worker)
+                    .values(lease_until=until)
+                    .returning(sources.c.name)
+                ).scalars()
+            )
+
+    def release_sources(self, worker: str) -> None:
+        """Give back every hold of ``worker``: it is stopping."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                sources.update()
+                .where(sources.c.lease_owner == worker)
+                .values(lease_owner=None, lease_until=None)
+            )
+
+    def held_by(self, worker: str, *, now: datetime) -> list[str]:
+        """The sources ``worker`` holds now."""
+        with self.engine.connect() as conn:
+            return list(
+                conn.execute(
+                    sa.select(sources.c.name).where(
+                        sources.c.lease_owner == worker, sources.c.lease_until > now
+                    )
+                ).scalars()
+            )
+
+    def clear_source_leases(self) -> None:
+        """Free every source hold: for a sole daemon starting after a crash."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                sources.update()
+                .where(sources.c.lease_owner.is_not(None))
+                .values(lease_owner=None, lease_until=None)
+            )
+
     def record_poll(
         self,
         result: FetchResult,
@@ -129,8 +215,18 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[sa.Connection]:
-        """One transaction for several steps (save, cluster, owe alerts): all or nothing."""
+        """One transaction for several steps (save, cluster, owe alerts): all or nothing.
+
+        It takes the database's write lock first, so batches from threads or workers polling
+        at once go one after another: each sees what the others stored (the same story from
+        two outlets lands in one cluster, a shared key is an update, not a clash)."""
         with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(_INGEST_LOCK)
+            elif conn.dialect.name == "sqlite":
+                # A write statement makes pysqlite open the transaction and SQLite take its
+                # write lock now, rather than at the first insert after the reads.
+                conn.execute(runtime.update().where(sa.false()).values(key=runtime.c.key))
             yield conn
 
     def save(
@@ -210,11 +306,7 @@ class Store:
 
     def put_runtime(self, key: str, value: Any, *, now: datetime) -> None:
         with self.engine.begin() as conn:
-            updated = conn.execute(
-                runtime.update().where(runtime.c.key == key).values(value=value, updated_at=now)
-            ).rowcount
-            if not updated:
-                conn.execute(runtime.insert().values(key=key, value=value, updated_at=now))
+            _upsert_runtime(conn, {"key": key, "value": value, "updated_at": now})
 
     def get_runtime(self, key: str) -> tuple[Any, datetime] | None:
         with self.engine.connect() as conn:
@@ -222,6 +314,57 @@ class Store:
                 sa.select(runtime.c.value, runtime.c.updated_at).where(runtime.c.key == key)
             ).first()
         return None if row is None else (row.value, _utc(row.updated_at))
+
+    def runtime_with_prefix(self, prefix: str) -> dict[str, tuple[Any, datetime]]:
+        """Every runtime entry whose key starts with ``prefix`` (e.g. ``worker:``)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(runtime.c.key, runtime.c.value, runtime.c.updated_at).where(
+                    runtime.c.key.startswith(prefix, autoescape=True)
+                )
+            )
+            return {r.key: (r.value, _utc(r.updated_at)) for r in rows}
+
+    def delete_runtime(self, key: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(runtime.delete().where(runtime.c.key == key))
+
+    def claim_lease(self, name: str, worker: str, *, now: datetime, ttl: timedelta) -> bool:
+        """Hold the lease ``name`` (a job only one worker should run, such as operator
+        messages) for ``worker``: granted when free, already ``worker``'s, or not renewed
+        for ``ttl`` (its holder died). Renew it by claiming again."""
+        key = f"lease:{name}"
+        held_by_me = runtime.c.value["owner"].as_string() == worker
+        with self.engine.begin() as conn:
+            conn.execute(
+                _insert_ignore(conn).values(key=key, value={"owner": worker}, updated_at=now)
+            )
+            got = conn.execute(
+                runtime.update()
+                .where(runtime.c.key == key, sa.or_(held_by_me, runtime.c.updated_at <= now - ttl))
+                .values(value={"owner": worker}, updated_at=now)
+                .returning(runtime.c.key)
+            ).first()
+        return got is not None
+
+
+def _insert_ignore(conn: sa.Connection) -> Any:
+    """``INSERT INTO runtime ... ON CONFLICT DO NOTHING`` in the connection's dialect."""
+    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    return insert(runtime).on_conflict_do_nothing(index_elements=["key"])
+
+
+def _upsert_runtime(conn: sa.Connection, values: dict[str, Any]) -> None:
+    """Insert or replace one runtime entry in one statement: workers sharing a database may
+    write the same key at once."""
+    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    stmt = insert(runtime).values(**values)
+    conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["key"],
+            set_={"value": stmt.excluded.value, "updated_at": stmt.excluded.updated_at},
+        )
+    )
 
 
 def to_stored(row: Any, outlets: tuple[str, ...] = ()) -> StoredArticle:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests import postgres
 from tests.localserver import LocalServer, serving
 
 DATA = Path(__file__).parent / "data"
@@ -22,6 +23,40 @@ SHARED = REPO.parent / "shared"
 def server() -> Iterator[LocalServer]:
     with serving() as s:
         yield s
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[postgres.PostgresServer]:
+    """A private PostgreSQL server for this test process, with a migrated template database.
+    Skipped only where no server can be started, and never when ``VEYE_REQUIRE_POSTGRES`` is
+    set (CI sets it)."""
+    bin_dir = postgres.find_bin_dir()
+    if bin_dir is None:
+        reason = "no PostgreSQL server here (install Debian's postgresql package)"
+        if postgres.required():
+            pytest.fail(f"VEYE_REQUIRE_POSTGRES is set but {reason}")
+        pytest.skip(reason)
+    server = postgres.PostgresServer(bin_dir)
+    try:
+        server.start()
+        server.execute(f"CREATE DATABASE {postgres.TEMPLATE}")
+        from storage.store import Store
+
+        Store.open(server.url(postgres.TEMPLATE)).close()
+    except BaseException:
+        server.stop()
+        raise
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, migrated database on each backend veye supports."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/v.db"
+    server: postgres.PostgresServer = request.getfixturevalue("postgres_server")
+    return server.new_database()
 
 
 def feed_bytes(name: str) -> bytes:

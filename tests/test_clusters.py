@@ -93,8 +93,8 @@ def batches(corpus: Sequence[Item]) -> Iterator[tuple[datetime, list[Item]]]:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store.open(f"sqlite:///{tmp_path}/v.db")
+def store(db_url: str) -> Iterator[Store]:
+    s = Store.open(db_url)
     yield s
     s.close()
 

@@ -8,7 +8,6 @@ import datetime as dt
 import random
 import threading
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 
@@ -18,7 +17,7 @@ from alerts.routing import ChannelPolicy, Planner, Route
 from storage import outbox
 from storage.records import ClusterChange
 from storage.store import Store
-from tests.helpers_delivery import NOW, Clock, open_store, seed_cluster
+from tests.helpers_delivery import NOW, Clock, seed_cluster
 
 
 class FixedRandom(random.Random):
@@ -70,8 +69,8 @@ def fail_permanent(_m: Message) -> SendResult:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = open_store(tmp_path)
+def store(db_url: str) -> Iterator[Store]:
+    s = Store.open(db_url)
     yield s
     s.close()
 
@@ -300,3 +299,29 @@ def test_the_budget_bounds_a_pass(store: Store) -> None:
     summary = d.run_once(budget=5)
     assert summary.sent == 2
     assert summary.pending == 1
+
+
+def test_dispatchers_racing_on_one_database_send_each_alert_once(store: Store) -> None:
+    """Two dispatchers (two workers' own engines and channels) drain one outbox at once:
+    every alert goes out, none twice."""
+    owed = owe(store, 40)
+    url = store.engine.url.render_as_string(hide_password=False)
+    others = [Store.open(url, migrate=False) for _ in range(2)]
+    channels = [FakeChannel("desk"), FakeChannel("desk")]
+    start = threading.Barrier(2)
+
+    def drain(i: int) -> None:
+        start.wait()
+        dispatcher(others[i], channels[i], clock=Clock()).run_once()
+
+    threads = [threading.Thread(target=drain, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    for s in others:
+        s.close()
+    sent = [m.delivery_id for c in channels for m in c.sent]
+    assert len(sent) == len(owed) == 40
+    assert len(set(sent)) == 40
+    assert all(row(store, a).state == "sent" for a in owed)

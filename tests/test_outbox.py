@@ -5,20 +5,19 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from storage import outbox
 from storage.store import Store
-from tests.helpers_delivery import NOW, open_store, seed_cluster
+from tests.helpers_delivery import NOW, seed_cluster
 
 LEASE = NOW + dt.timedelta(minutes=5)
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = open_store(tmp_path)
+def store(db_url: str) -> Iterator[Store]:
+    s = Store.open(db_url)
     yield s
     s.close()
 

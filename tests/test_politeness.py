@@ -269,6 +269,8 @@ def test_the_daemon_leaves_a_source_alone_until_its_next_poll(
     app = App(config)
     now = [T0]
     daemon = Daemon(app, clock=lambda: now[0])
+    # As ``veye run`` does at start: each configured source has its row.
+    app.store.sync_sources([("busy", "feed", url)])
     try:
         daemon._poll("busy")
         assert server.hits["/busy"] == 1

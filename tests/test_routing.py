@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -13,14 +12,14 @@ from alerts.routing import ChannelPolicy, Planner, Route
 from storage import outbox
 from storage.records import ClusterChange
 from storage.store import Store
-from tests.helpers_delivery import NOW, PRISON_VERDICT, add_outlet, open_store, seed_cluster
+from tests.helpers_delivery import NOW, PRISON_VERDICT, add_outlet, seed_cluster
 
 PAP = dt.timezone(dt.timedelta(hours=-5))  # Port-au-Prince in March 2024 (before DST)
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
-    s = open_store(tmp_path)
+def store(db_url: str) -> Store:
+    s = Store.open(db_url)
     yield s
     s.close()
 

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -14,8 +13,8 @@ from tests.test_store import NOW, article
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
-    s = Store.open(f"sqlite:///{tmp_path}/v.db")
+def store(db_url: str) -> Store:
+    s = Store.open(db_url)
     flagged = Verdict(alert=True, categories=("prison_break",), score=3.0)
     s.save(
         [
@@ -128,13 +127,13 @@ WIRE = (
 
 
 @pytest.fixture
-def clustered(tmp_path: Path) -> Store:
+def clustered(db_url: str) -> Store:
     """A wire story carried by three outlets (one a copy with its own footer) and an
     unrelated story; clustered as the pipeline does."""
     from storage.clusters import assign
     from storage.items import save_items
 
-    s = Store.open(f"sqlite:///{tmp_path}/c.db")
+    s = Store.open(db_url)
     items: list[tuple[ArticleData, Verdict | None]] = [
         (article(1, title="Mirebalais : attaque de la prison", text=WIRE, source="ap"), None),
         (

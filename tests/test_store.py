@@ -36,18 +36,22 @@ def article(n: int = 1, source: str = "alterpresse", **changes: object) -> Artic
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
-    s = Store.open(f"sqlite:///{tmp_path}/v.db")
+def store(db_url: str) -> Store:
+    s = Store.open(db_url)
     yield s  # type: ignore[misc]
     s.close()
 
 
-def test_the_database_is_a_wal_file_with_the_full_schema(store: Store, tmp_path: Path) -> None:
+def test_the_sqlite_database_is_a_wal_file(tmp_path: Path) -> None:
+    Store.open(f"sqlite:///{tmp_path}/v.db").close()
     raw = sqlite3.connect(tmp_path / "v.db")
     assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    tables = {r[0] for r in raw.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    assert {"articles", "article_sources", "sources", "articles_fts", "alembic_version"} <= tables
     raw.close()
+
+
+def test_the_database_has_the_full_schema(store: Store) -> None:
+    tables = set(sa.inspect(store.engine).get_table_names())
+    assert {"articles", "article_sources", "sources", "articles_fts", "alembic_version"} <= tables
 
 
 def test_migrations_match_the_models(store: Store) -> None:
@@ -144,9 +148,9 @@ def test_a_changed_source_url_forgets_its_validators(store: Store) -> None:
     assert store.validators()["a"] == Validators(None, None)
 
 
-def test_a_second_connection_reads_while_one_writes(store: Store, tmp_path: Path) -> None:
+def test_a_second_connection_reads_while_one_writes(store: Store) -> None:
     store.save([(article(1), None)], now=NOW)
-    reader = db.connect(f"sqlite:///{tmp_path}/v.db")
+    reader = db.connect(store.engine.url.render_as_string(hide_password=False))
     with store.engine.begin() as conn:
         conn.execute(sa.text("UPDATE articles SET title='x'"))
         with reader.connect() as rconn:  # WAL: readers are not blocked by the open write
@@ -162,7 +166,7 @@ def test_an_edit_within_one_batch_keeps_the_last_version(store: Store) -> None:
     assert stored is not None and stored.text == "Version corrigée"
 
 
-def test_entities_are_indexed_and_replaced_on_edit(store: Store, tmp_path: Path) -> None:
+def test_entities_are_indexed_and_replaced_on_edit(store: Store) -> None:
     from alerts.verdict import EntityHit
 
     def with_place(name: str) -> Verdict:
@@ -171,17 +175,25 @@ def test_entities_are_indexed_and_replaced_on_edit(store: Store, tmp_path: Path)
 
     (o,) = store.save([(article(1), with_place("Cabaret"))], now=NOW).outcomes
     store.save([(article(1, text="Corrigé"), with_place("Mirebalais"))], now=NOW)
-    raw = sqlite3.connect(tmp_path / "v.db")
-    names = raw.execute("SELECT name FROM article_entities WHERE article_id=?",
-                        (o.article_id,)).fetchall()
-    raw.close()
-    assert names == [("Mirebalais",)]
+    with store.engine.connect() as conn:
+        names = conn.execute(
+            sa.text("SELECT name FROM article_entities WHERE article_id = :a"),
+            {"a": o.article_id},
+        ).all()
+    assert [tuple(n) for n in names] == [("Mirebalais",)]
 
 
-def test_the_migrations_go_down_and_up_again(tmp_path: Path) -> None:
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_the_migrations_go_down_and_up_again(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
     from alembic import command
 
-    engine = db.connect(f"sqlite:///{tmp_path}/round.db")
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path}/round.db"
+    else:
+        url = request.getfixturevalue("postgres_server").new_database(template=None)
+    engine = db.connect(url)
     db.upgrade(engine)
     command.downgrade(db._alembic_config(engine), "base")
     assert sa.inspect(engine).get_table_names() == ["alembic_version"]

@@ -71,6 +71,10 @@ class CrawlSettings(_Model):
     full_text_limit: int = Field(30, ge=0, le=500)
     #: Time a spider or sitemap crawl may take before its process is stopped.
     spider_time_limit: Duration = 300.0
+    #: How long a worker's hold on its sources lasts unless renewed (it renews every third of
+    #: this). With several workers on one PostgreSQL database, a dead worker's sources are
+    #: taken over by the others within about this long.
+    source_lease: Duration = 60.0
 
     @field_validator("min_delay", mode="before")
     @classmethod

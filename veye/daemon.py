@@ -6,12 +6,13 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import secrets
 import signal
 import socket
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import FrameType
 
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -40,8 +41,19 @@ STOP_GRACE = 30.0
 MIN_POLITE_INTERVAL = 60.0
 
 
+def worker_id() -> str:
+    """This process among the workers sharing a database: host, pid, and a few random
+    characters, so a restarted worker reusing a pid is not taken for the dead one."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
 class Daemon:
-    """Schedules one job per source plus delivery, heartbeat and housekeeping jobs."""
+    """Schedules one job per source plus delivery, heartbeat and housekeeping jobs.
+
+    On SQLite one daemon holds the database (a file lock). On a server database several
+    daemons (workers) may share it: each source is polled by whichever worker claims it when
+    it falls due, alerts are claimed row by row, and operator messages come from the one
+    worker holding the ``operator`` lease."""
 
     def __init__(
         self,
@@ -58,6 +70,9 @@ class Daemon:
         self.stopping = threading.Event()
         self.reload_requested = threading.Event()
         self.started_at = clock()
+        self.worker = worker_id()
+        #: Whether other workers may share the database (a server database, not SQLite).
+        self.shared = app.store.engine.dialect.name != "sqlite"
         self.scheduler = BackgroundScheduler(
             executors={"default": ThreadPoolExecutor(max_workers=4)},
             job_defaults={"coalesce": True, "max_instances": 1},
@@ -93,21 +108,37 @@ class Daemon:
         if source is None:
             return
         store = self.app.store
-        (state,) = store.source_states([name]) or (None,)
         now = self.clock()
-        if state is not None and state.next_poll_at is not None and state.next_poll_at > now:
-            return  # backing off after failures, or the server asked us to wait
-        summary = crawl_once(
-            store,
-            self.app.filter,
-            [source],
-            fetcher_factory=lambda: Fetcher(settings.crawl.fetch_settings()),
-            concurrency=1,
-            planner=self.app.planner,
-            clock=self.clock,
-            options=settings.crawl.collect_options(),
-            clustering=settings.clusters.params(),
-        )
+        lease = timedelta(seconds=settings.crawl.source_lease)
+        held = store.held_by(self.worker, now=now)
+        share = self._share(len(settings.active_sources()))
+        due_by = now
+        if name not in held and len(held) >= share:
+            # This worker has its share: leave the source to another worker, unless none
+            # has polled it for a whole interval past its due time.
+            due_by = now - timedelta(seconds=source.interval)
+        if not store.claim_source(name, self.worker, now=now, until=now + lease, due_by=due_by):
+            # Not due (backing off, the server asked us to wait, or polled this round), or
+            # another worker holds it.
+            return
+        keep = False
+        try:
+            summary = crawl_once(
+                store,
+                self.app.filter,
+                [source],
+                fetcher_factory=lambda: Fetcher(settings.crawl.fetch_settings()),
+                concurrency=1,
+                planner=self.app.planner,
+                clock=self.clock,
+                options=settings.crawl.collect_options(),
+                clustering=settings.clusters.params(),
+            )
+            # Keep the source while within this worker's share, so each worker polls its
+            # own sources; beyond it, give it back for a worker that has fewer.
+            keep = len(set(held) | {name}) <= share
+        finally:
+            store.end_poll(name, self.worker, keep=keep)
         for o in summary.outcomes:
             if o.error:
                 log.warning("%s: %s", o.source, o.error, extra={"source": o.source})
@@ -122,6 +153,26 @@ class Daemon:
                 )
         self._mark_job(f"source:{name}")
 
+    def _share(self, sources: int) -> int:
+        """How many sources this worker should hold: all of them alone (SQLite, or the only
+        live worker), else an even split among the workers whose heartbeat is fresh."""
+        if not self.shared:
+            return sources
+        fresh = timedelta(seconds=3 * self.heartbeat_every)
+        now = self.clock()
+        live = {
+            key
+            for key, (_value, at) in self.app.store.runtime_with_prefix("worker:").items()
+            if now - at < fresh
+        } | {f"worker:{self.worker}"}
+        return -(-sources // len(live))
+
+    def _renew_leases(self) -> None:
+        """Keep this worker's sources while it lives: a worker that dies stops renewing, and
+        its sources are free for the others once ``crawl.source_lease`` has passed."""
+        until = self.clock() + timedelta(seconds=self.app.settings.crawl.source_lease)
+        self.app.store.renew_sources(self.worker, until=until)
+
     def _dispatch(self) -> None:
         if self.stopping.is_set():
             return
@@ -129,24 +180,38 @@ class Daemon:
         self._mark_job("dispatch")
 
     def _beat(self) -> None:
-        self.app.store.put_runtime(
-            "daemon",
-            {
-                "pid": os.getpid(),
-                "host": socket.gethostname(),
-                "version": __version__,
-                "started_at": self.started_at.isoformat(),
-                "sources": [s.name for s in self.app.settings.active_sources()],
-            },
-            now=self.clock(),
-        )
+        beat = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "worker": self.worker,
+            "version": __version__,
+            "started_at": self.started_at.isoformat(),
+            "sources": [s.name for s in self.app.settings.active_sources()],
+        }
+        now = self.clock()
+        self.app.store.put_runtime("daemon", beat, now=now)
+        if self.shared:
+            self.app.store.put_runtime(f"worker:{self.worker}", beat, now=now)
 
     def _watch_sources(self) -> None:
-        if not self.stopping.is_set():
-            operator.watch(self.app, self.clock())
+        if self.stopping.is_set():
+            return
+        now = self.clock()
+        ttl = timedelta(seconds=3 * self.heartbeat_every)
+        if self.shared and not self.app.store.claim_lease(
+            "operator", self.worker, now=now, ttl=ttl
+        ):
+            return  # another worker tells the operator
+        operator.watch(self.app, now)
 
     def _housekeeping(self) -> None:
-        engine = self.app.store.engine
+        store = self.app.store
+        # Entries of workers killed without a clean stop; a live one beats every few seconds.
+        forgotten = self.clock() - timedelta(days=1)
+        for key, (_value, at) in store.runtime_with_prefix("worker:").items():
+            if at < forgotten:
+                store.delete_runtime(key)
+        engine = store.engine
         if engine.dialect.name == "sqlite":
             with engine.connect() as conn:
                 conn.exec_driver_sql("PRAGMA optimize")
@@ -230,12 +295,21 @@ class Daemon:
         sources = settings.active_sources()
         store.sync_sources((s.name, s.kind, s.url) for s in sources)
         self._beat()
-        # Alerts a crashed daemon left mid-send go out again now, under the same delivery id,
-        # rather than when their lease runs out.
-        recovered = self.app.dispatcher.recover()
-        if recovered:
-            log.info("resuming %d alerts left in flight by the last run", recovered)
+        if not self.shared:
+            # The only daemon on this database: what a crashed one left held is free now.
+            # Alerts it left mid-send go out again under the same delivery id, and sources it
+            # was polling are due, rather than when their leases run out. Workers sharing a
+            # server database wait for the leases instead: the holder may be alive.
+            store.clear_source_leases()
+            recovered = self.app.dispatcher.recover()
+            if recovered:
+                log.info("resuming %d alerts left in flight by the last run", recovered)
         self._schedule_sources(sources)
+        self.scheduler.add_job(
+            self._guard("leases", self._renew_leases),
+            IntervalTrigger(seconds=max(settings.crawl.source_lease / 3, 1.0)),
+            id="leases",
+        )
         self.scheduler.add_job(
             self._guard("heartbeat", self._beat),
             IntervalTrigger(seconds=self.heartbeat_every),
@@ -257,7 +331,13 @@ class Daemon:
             IntervalTrigger(seconds=HOUSEKEEPING_EVERY),
             id="housekeeping",
         )
-        log.info("veye %s watching %d sources (pid %d)", __version__, len(sources), os.getpid())
+        log.info(
+            "veye %s watching %d sources (worker %s%s)",
+            __version__,
+            len(sources),
+            self.worker,
+            ", sharing the database with any other workers" if self.shared else "",
+        )
         self.scheduler.start()
         try:
             while not self.stopping.wait(0.5):
@@ -273,7 +353,12 @@ class Daemon:
         stopper.join(STOP_GRACE)
         if stopper.is_alive():
             log.warning("in-flight work did not finish within %gs; exiting anyway", STOP_GRACE)
-        self.app.store.put_runtime(
-            "daemon", {"pid": None, "stopped_at": self.clock().isoformat()}, now=self.clock()
-        )
+        self.app.store.release_sources(self.worker)
+        if self.shared:
+            # Other workers may still run: only this one's entry goes.
+            self.app.store.delete_runtime(f"worker:{self.worker}")
+        else:
+            self.app.store.put_runtime(
+                "daemon", {"pid": None, "stopped_at": self.clock().isoformat()}, now=self.clock()
+            )
         log.info("stopped in %.1fs", time.monotonic() - started)

@@ -60,14 +60,22 @@ def check(settings: Settings, store: Store, now: datetime) -> Health:
     beat = store.get_runtime("daemon")
     info: dict[str, Any] = dict(beat[0]) if beat and isinstance(beat[0], dict) else {}
     beat_at = beat[1] if beat else None
+    fresh = timedelta(seconds=3 * HEARTBEAT)
     lock_path = lock_path_for(settings.database_url())
-    held = InstanceLock(lock_path).is_held_elsewhere() if lock_path else True
-    alive = bool(
-        held
-        and info.get("pid")
-        and beat_at is not None
-        and now - beat_at < timedelta(seconds=3 * HEARTBEAT)
-    )
+    if lock_path is None:
+        # A server database: workers beat under their own keys; alive while any one does.
+        workers = {
+            key.removeprefix("worker:"): at
+            for key, (_value, at) in store.runtime_with_prefix("worker:").items()
+            if now - at < fresh
+        }
+        info["workers"] = sorted(workers)
+        alive = bool(workers)
+        if workers:
+            beat_at = max(workers.values())
+    else:
+        held = InstanceLock(lock_path).is_held_elsewhere()
+        alive = bool(held and info.get("pid") and beat_at is not None and now - beat_at < fresh)
     store.sync_sources((s.name, s.kind, s.url) for s in settings.sources)
     records = {r.name: r for r in store.source_states()}
     sources = []

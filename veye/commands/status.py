@@ -52,7 +52,14 @@ def status(app: App, fmt: str) -> None:
         )
     else:
         out = console()
-        if health.daemon_alive:
+        workers = health.daemon.get("workers")
+        if health.daemon_alive and workers:
+            out.print(
+                f"daemon: [green]running[/] ({len(workers)} "
+                f"{'worker' if len(workers) == 1 else 'workers'}: {', '.join(workers)}; "
+                f"last heartbeat {local_time(health.heartbeat_at)})"
+            )
+        elif health.daemon_alive:
             out.print(
                 f"daemon: [green]running[/] (pid {health.daemon.get('pid')}, "
                 f"last heartbeat {local_time(health.heartbeat_at)})"

@@ -1,6 +1,6 @@
 """Initial schema: sources, articles and their carriers and entities, clusters and their
 signatures and event keys, the outbox and its attempts, runtime bookkeeping, and the FTS5
-index (SQLite).
+index (FTS5 on SQLite, a ``tsvector`` table on PostgreSQL).
 
 Revision ID: 0001
 Revises:
@@ -220,15 +220,13 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("article_id", name=op.f("pk_signatures")),
     )
-    if op.get_bind().dialect.name == "sqlite":
-        for stmt in fts.SQLITE_DDL:
-            op.execute(stmt)
+    for stmt in fts.ddl(op.get_bind().dialect.name):
+        op.execute(stmt)
 
 
 def downgrade() -> None:
-    if op.get_bind().dialect.name == "sqlite":
-        for stmt in fts.SQLITE_DROP:
-            op.execute(stmt)
+    for stmt in fts.drop(op.get_bind().dialect.name):
+        op.execute(stmt)
     op.drop_table("signatures")
     op.drop_index("ix_deliveries_alert_id", table_name="deliveries")
     op.drop_table("deliveries")
