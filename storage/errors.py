@@ -4,6 +4,7 @@
 
     StorageError
     ├── DatabaseUnavailable     the database cannot be opened or migrated
+    ├── TargetNotEmpty          ``veye db copy`` into a database that holds a store already
     └── InvalidSearchQuery      the user's query is not valid search syntax (also a ValueError)
 """
 
@@ -20,3 +21,7 @@ class DatabaseUnavailable(StorageError):
 
 class InvalidSearchQuery(StorageError, ValueError):
     """A search query the full-text engine cannot parse."""
+
+
+class TargetNotEmpty(StorageError):
+    """The database to copy into already holds items or sources: copying would mix stores."""

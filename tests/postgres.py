@@ -1,7 +1,6 @@
 """A throwaway PostgreSQL server for the tests: its own data folder, port and socket, started
 with ``initdb`` and ``pg_ctl`` from Debian's ``postgresql`` package and removed afterwards.
 
-``VEYE_TEST_POSTGRES_URL`` points the tests at a server someone else runs instead.
 ``VEYE_REQUIRE_POSTGRES=1`` (set by ``.ci/run``) turns "no server can be started" from a skip
 into a failure, so CI never passes without the PostgreSQL leg."""
 

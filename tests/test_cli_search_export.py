@@ -14,9 +14,13 @@ from tests.conftest import feed_bytes, run_veye, write_config
 from tests.localserver import Route, serving
 
 
-@pytest.fixture(scope="module")
-def crawled(tmp_path_factory: pytest.TempPathFactory) -> Path:
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def crawled(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Path:
+    """A config whose store (on each backend) holds three crawled feeds."""
     tmp = tmp_path_factory.mktemp("store")
+    storage = {"url": "sqlite:///veye.db"}
+    if request.param == "postgresql":
+        storage = {"url": request.getfixturevalue("postgres_server").new_database()}
     with serving() as server:
         server.add("/rss", Route(feed_bytes("rss20.xml")))
         server.add("/atom", Route(feed_bytes("atom.xml"), content_type="application/atom+xml"))
@@ -25,7 +29,7 @@ def crawled(tmp_path_factory: pytest.TempPathFactory) -> Path:
             {"name": "rss", "url": server.url("/rss")},
             {"name": "atom", "url": server.url("/atom")},
             {"name": "rdf", "url": server.url("/rdf")},
-        ])
+        ], storage=storage)
         result = run_veye("crawl", "--format", "json", config=config)
     assert result.returncode == 0, result.stderr
     return config

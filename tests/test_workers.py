@@ -133,6 +133,12 @@ def test_two_workers_share_sources_send_once_and_take_over(
                 assert table[name].last_poll_by is not None
                 assert f":{second.pid}:" in table[name].last_poll_by
             assert time.time() - killed_at < 40
+            listed = run_veye("sources", "list", "--format", "json", config=config)
+            polled_by = {
+                row["name"]: row["polled_by"]
+                for row in map(json.loads, listed.stdout.splitlines())
+            }
+            assert all(f":{second.pid}:" in polled_by[name] for name in held)
             time.sleep(2)  # more dispatch passes: the alert must not go out again
         except BaseException:
             for proc in (first, second):

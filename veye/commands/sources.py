@@ -56,6 +56,9 @@ def list_sources(app: App, fmt: str) -> None:
                 "errors": st.error_count if st else 0,
                 "next_poll": st.next_poll_at if st else None,
                 "items": st.items_total if st else 0,
+                # The worker that polled it last (host:pid:tag): who is doing what, when
+                # several workers share a database.
+                "polled_by": st.last_poll_by if st else None,
             }
         )
     if fmt == "json":
