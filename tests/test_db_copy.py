@@ -120,3 +120,21 @@ def test_an_unreachable_target_is_a_clear_error(sqlite_config: Path) -> None:
     assert done.returncode == 1
     assert done.stderr.startswith("veye: error: ")
     assert "127.0.0.1" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_db_upgrade_creates_and_then_keeps_a_postgresql_schema(
+    postgres_server: PostgresServer, tmp_path: Path
+) -> None:
+    target = postgres_server.new_database(template=None)
+    config = write_config(tmp_path, [], storage={"url": target})
+    first = run_veye("db", "upgrade", config=config)
+    assert first.returncode == 0, first.stderr
+    assert "upgraded to schema" in first.stdout
+    again = run_veye("db", "upgrade", config=config)
+    assert again.returncode == 0 and "already at schema" in again.stdout
+    engine = sa.create_engine(target)
+    try:
+        tables = set(sa.inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+    assert {"articles", "articles_fts", "sources", "alerts", "alembic_version"} <= tables

@@ -20,13 +20,16 @@ from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import Connection
 from multiprocessing.context import ForkServerContext
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from alerts.routing import ChannelPolicy, Planner, Route
 from storage import outbox
 from storage.records import ClusterChange
-from tests.helpers_delivery import Answer, Receiver, open_store, receiving, seed_cluster
+from storage.store import Store
+from tests.helpers_delivery import Answer, Receiver, receiving, seed_cluster
+from tests.postgres import PostgresServer
 
 RUNS = 20
 KILLS_PER_RUN = 2
@@ -36,9 +39,12 @@ ALONE, IN_DIGESTS = 20, 10
 PRELOAD = [__name__]
 
 
-def dispatcher_child(db_url: str, hook_url: str, ready: Connection) -> None:
+def dispatcher_child(
+    db_url: str, hook_url: str, ready: Connection, shared: bool = False, lease: float = 300.0
+) -> None:
     """The child: a dispatcher that recovers, says it is ready, and sends until nothing is
-    owed (as ``veye run`` does, without the crawling)."""
+    owed (as ``veye run`` does, without the crawling). A worker ``shared`` with others does
+    not recover (the others may be sending): rows a dead one claimed wait out their lease."""
     from alerts.channels.webhook import WebhookChannel, WebhookSettings
     from alerts.dispatch import Dispatcher, RetryPolicy
     from storage import db
@@ -46,9 +52,10 @@ def dispatcher_child(db_url: str, hook_url: str, ready: Connection) -> None:
     engine = db.connect(db_url)
     hook = WebhookChannel(WebhookSettings("hook", hook_url, secret="crash-test-secret", timeout=5))
     dispatcher = Dispatcher(
-        engine, {"hook": hook}, policy=RetryPolicy(first_delay=0.01, max_delay=0.05)
+        engine, {"hook": hook}, policy=RetryPolicy(first_delay=0.01, max_delay=0.05, lease=lease)
     )
-    dispatcher.recover()
+    if not shared:
+        dispatcher.recover()
     ready.send("ready")
     while True:
         dispatcher.run_once()
@@ -59,9 +66,9 @@ def dispatcher_child(db_url: str, hook_url: str, ready: Connection) -> None:
     hook.close()
 
 
-def seed_outbox(path: Path) -> None:
+def seed_outbox(url: str) -> None:
     """30 alerts owed two hours ago: 20 to go alone, 10 in digests already due."""
-    store = open_store(path.parent, path.name)
+    store = Store.open(url)
     now = dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)
     alone = Planner(
         [Route("alone", frozenset({"prison_break"}), ("hook",))], [ChannelPolicy("hook")]
@@ -91,10 +98,10 @@ def seed_outbox(path: Path) -> None:
     store.close()
 
 
-def owed(db: Path) -> int:
+def owed(url: str) -> int:
     import sqlalchemy as sa
 
-    engine = sa.create_engine(f"sqlite:///{db}")
+    engine = sa.create_engine(url)
     try:
         with engine.connect() as conn:
             left = outbox.count(conn, states=["pending", "sending"])
@@ -114,7 +121,7 @@ def run_once(
     shutil.copy(template, db)
     url = receiver.url + f"/{run}"
     starts = 0
-    while owed(db):
+    while owed(f"sqlite:///{db}"):
         starts += 1
         assert starts <= KILLS_PER_RUN + 3, "the dispatcher never finished"
         ours, theirs = ctx.Pipe()
@@ -138,7 +145,7 @@ def run_once(
 @pytest.mark.slow
 def test_killed_dispatchers_lose_nothing_and_never_change_a_delivery_id(tmp_path: Path) -> None:
     template = tmp_path / "template.db"
-    seed_outbox(template)
+    seed_outbox(f"sqlite:///{template}")
     rng = random.Random(20240304)
     with receiving() as receiver:
         # Some requests fail, so retries are in flight when the dispatcher is killed; each
@@ -161,7 +168,12 @@ def test_killed_dispatchers_lose_nothing_and_never_change_a_delivery_id(tmp_path
             )
         received = list(receiver.received)
     assert sum(starts) >= RUNS * 2
-    for run in range(RUNS):
+    check_deliveries(received, range(RUNS))
+
+
+def check_deliveries(received: list[Any], runs: range) -> None:
+    """Every alert of every run accepted once at least, each under one delivery id."""
+    for run in runs:
         ids_per_alert: dict[int, set[str]] = defaultdict(set)
         accepted: set[int] = set()
         for got in received:
@@ -176,3 +188,57 @@ def test_killed_dispatchers_lose_nothing_and_never_change_a_delivery_id(tmp_path
         assert len(accepted) == ALONE + IN_DIGESTS, f"run {run}: alerts lost"
         twice = {c: ids for c, ids in ids_per_alert.items() if len(ids) > 1}
         assert not twice, f"run {run}: alerts sent under two delivery ids: {twice}"
+
+
+#: Runs of the PostgreSQL test: two workers dispatching one outbox, each killed once.
+PG_RUNS = 4
+
+
+def test_killed_workers_sharing_a_postgresql_outbox_lose_nothing(
+    postgres_server: PostgresServer,
+) -> None:
+    """Two dispatchers of two workers drain one PostgreSQL outbox and are each killed with
+    SIGKILL at a random moment; the next two find what the dead ones held once its lease
+    (0.5 s here) runs out. Nothing is lost, nothing goes out under two delivery ids."""
+    seeded = postgres_server.new_database()
+    seed_outbox(seeded)
+    seeded_name = seeded.rsplit("/", 1)[1]
+    rng = random.Random(1804)
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(PRELOAD)
+    with receiving() as receiver:
+        receiver.answer(
+            *[
+                Answer(500, b"busy", delay=0.02) if rng.random() < 0.15 else Answer(delay=0.02)
+                for _ in range(1000)
+            ]
+        )
+        for run in range(PG_RUNS):
+            url = postgres_server.new_database(template=seeded_name)
+            hook = receiver.url + f"/{run}"
+            for doomed in (True, False):
+                pairs = [ctx.Pipe() for _ in range(2)]
+                children = [
+                    ctx.Process(target=dispatcher_child, args=(url, hook, theirs, True, 0.5))
+                    for _, theirs in pairs
+                ]
+                for child in children:
+                    child.start()
+                for ours, _ in pairs:
+                    assert ours.poll(30)
+                    assert ours.recv() == "ready"
+                if doomed:
+                    for child in children:
+                        threading.Event().wait(rng.uniform(0.0, 0.3))
+                        assert child.pid is not None
+                        with contextlib.suppress(ProcessLookupError):
+                            os.kill(child.pid, signal.SIGKILL)
+                for child in children:
+                    child.join(timeout=60)
+                    assert child.exitcode is not None
+                for ours, theirs in pairs:
+                    ours.close()
+                    theirs.close()
+            assert owed(url) == 0
+        received = list(receiver.received)
+    check_deliveries(received, range(PG_RUNS))
