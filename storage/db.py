@@ -10,6 +10,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy.dialects.sqlite.base import SQLiteCompiler
 from sqlalchemy.engine import Engine
 from sqlalchemy.engine.url import make_url
 
@@ -51,7 +52,16 @@ def connect(url: str) -> Engine:
         raise DatabaseUnavailable(f"cannot use database {parsed.render_as_string()}: {e}") from e
     if engine.dialect.name == "sqlite":
         sa.event.listen(engine, "connect", _sqlite_pragmas)
+        engine.dialect.statement_compiler = _SQLiteCompiler
     return engine
+
+
+class _SQLiteCompiler(SQLiteCompiler):
+    """SQLite's compiler, rendering ``Select.with_hint(table, "INDEXED BY ix", "sqlite")``
+    after the table (SQLAlchemy drops table hints on SQLite)."""
+
+    def get_from_hint_text(self, table: Any, text: str | None) -> str | None:
+        return text
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -116,6 +116,9 @@ articles = Table(
     Index("ix_articles_source_guid", "source", "guid"),
     Index("ix_articles_published_at", "published_at"),
     Index("ix_articles_first_seen_at", "first_seen_at"),
+    #: What ranking and grouping a search hit reads, without loading the row and its text:
+    #: on SQLite, search reads it through this index (see ``storage.search``).
+    Index("ix_articles_search", "id", "cluster_id", "published_at", "first_seen_at"),
 )
 
 #: Every outlet (and link) that carried an item.

@@ -122,51 +122,33 @@ def search(engine: Engine, query: str, filters: SearchFilters | None = None) -> 
     index = _Index.for_dialect(engine.dialect.name, query)
     when = sa.func.coalesce(articles.c.published_at, articles.c.first_seen_at)
     matching = (
-        sa.select(articles.c.id, articles.c.cluster_id, index.ranking(when).label("rank"))
+        sa.select(articles.c.id, articles.c.cluster_id, index.ranking(when).label("relevance"))
         .select_from(index.table.join(articles, articles.c.id == index.table.c.rowid))
         .where(index.match)
+        # Every match is ranked: reading its dates and cluster from the covering index
+        # instead of the row (text and all) makes a common word 2-3 times faster at 100k
+        # items. SQLite's planner would take the row by its primary key without the hint.
+        .with_hint(articles, "INDEXED BY ix_articles_search", dialect_name="sqlite")
     )
     matching = apply_filters(matching, f, when)
-    hits = matching.subquery("hits")
-    if f.by_cluster:
-        # An item stored without a cluster is a group of its own (negative ids never clash).
-        group = sa.func.coalesce(hits.c.cluster_id, -hits.c.id)
-        ranked = sa.select(
-            hits.c.id,
-            hits.c.rank,
-            sa.func.row_number()
-            .over(partition_by=group, order_by=(hits.c.rank, hits.c.id))
-            .label("place"),
-            sa.func.count().over(partition_by=group).label("matched"),
-        ).subquery("ranked")
-        best = (
-            sa.select(ranked.c.id, ranked.c.rank, ranked.c.matched)
-            .where(ranked.c.place == 1)
-            .subquery("best")
-        )
-    else:
-        best = sa.select(hits.c.id, hits.c.rank, sa.literal(1).label("matched")).subquery("best")
-    stmt = (
-        sa.select(
-            articles,
-            best.c.rank,
-            best.c.matched,
-            clusters.c["items"].label("cluster_items"),
-            clusters.c.outlets.label("cluster_outlets"),
-        )
-        .select_from(
-            best.join(articles, articles.c.id == best.c.id).outerjoin(
-                clusters, clusters.c.id == articles.c.cluster_id
-            )
-        )
-        .order_by(best.c.rank, best.c.id)
-        .limit(f.limit)
-        .offset(f.offset)
-    )
     try:
         with engine.connect() as conn:
-            rows = conn.execute(stmt).all()
-            ids = [r.id for r in rows]
+            page = _page(conn, matching, f)
+            ids = [p.id for p in page]
+            rows = {
+                r.id: r
+                for r in conn.execute(
+                    sa.select(
+                        articles,
+                        clusters.c["items"].label("cluster_items"),
+                        clusters.c.outlets.label("cluster_outlets"),
+                    )
+                    .select_from(
+                        articles.outerjoin(clusters, clusters.c.id == articles.c.cluster_id)
+                    )
+                    .where(articles.c.id.in_(ids))
+                )
+            }
             snippets = index.snippets(conn, ids)
             outlets = _outlets(conn, ids)
     except (sa.exc.OperationalError, sa.exc.ProgrammingError, sa.exc.DataError) as e:
@@ -175,20 +157,89 @@ def search(engine: Engine, query: str, filters: SearchFilters | None = None) -> 
             raise InvalidSearchQuery(f"cannot search for {query!r}: {message}") from e
         raise
     out = []
-    for r in rows:
-        carried = tuple(outlets.get(r.id, ()))
+    for p in page:
+        r = rows[p.id]
+        carried = tuple(outlets.get(p.id, ()))
         out.append(
             SearchHit(
                 to_stored(r._mapping, carried),
-                snippets.get(r.id, ""),
-                float(r.rank),
+                snippets.get(p.id, ""),
+                p.rank,
                 cluster_id=r.cluster_id,
                 cluster_items=int(r.cluster_items or 1),
                 cluster_outlets=int(r.cluster_outlets or len(carried) or 1),
-                matched=int(r.matched),
+                matched=p.matched,
             )
         )
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class _Ranked:
+    id: int
+    rank: float
+    #: Matching items of its cluster (1 when listing every item).
+    matched: int
+
+
+def _page(conn: sa.Connection, matching: sa.Select[Any], f: SearchFilters) -> list[_Ranked]:
+    """The page of hits asked for, best first. One per cluster is found among the best
+    matches only (a few times the page), falling back to grouping every match when those
+    hold too few clusters: the same page either way, without sorting and grouping thousands
+    of matches for a common word."""
+    ordered = matching.order_by(sa.literal_column("relevance"), articles.c.id)
+    if not f.by_cluster:
+        return [
+            _Ranked(r.id, float(r.relevance), 1)
+            for r in conn.execute(ordered.limit(f.limit).offset(f.offset))
+        ]
+    want = f.offset + f.limit
+    pool = want * 4 + 50
+    top = conn.execute(ordered.limit(pool + 1)).all()
+    # Clusters in the order of their best match; an item without one is a group of its own
+    # (negative ids never clash with cluster ids).
+    groups: dict[int, tuple[int, float]] = {}
+    for r in top:
+        groups.setdefault(r.cluster_id if r.cluster_id is not None else -r.id, (r.id, r.relevance))
+        if len(groups) == want:
+            break
+    if len(groups) < want and len(top) > pool:
+        return _page_by_window(conn, matching, f)
+    chosen = list(groups.items())[f.offset : want]
+    counts: dict[int, int] = {}
+    clustered = [g for g, _ in chosen if g > 0]
+    if clustered:
+        counted = (
+            matching.with_only_columns(articles.c.cluster_id, sa.func.count())
+            .where(articles.c.cluster_id.in_(clustered))
+            .group_by(articles.c.cluster_id)
+        )
+        counts = {int(c): int(n) for c, n in conn.execute(counted)}
+    return [_Ranked(i, float(rank), counts.get(g, 1)) for g, (i, rank) in chosen]
+
+
+def _page_by_window(
+    conn: sa.Connection, matching: sa.Select[Any], f: SearchFilters
+) -> list[_Ranked]:
+    """One hit per cluster by grouping every match in SQL."""
+    hits = matching.subquery("hits")
+    group = sa.func.coalesce(hits.c.cluster_id, -hits.c.id)
+    ranked = sa.select(
+        hits.c.id,
+        hits.c.relevance,
+        sa.func.row_number()
+        .over(partition_by=group, order_by=(hits.c.relevance, hits.c.id))
+        .label("place"),
+        sa.func.count().over(partition_by=group).label("matched"),
+    ).subquery("ranked")
+    best = (
+        sa.select(ranked.c.id, ranked.c.relevance, ranked.c.matched)
+        .where(ranked.c.place == 1)
+        .order_by(ranked.c.relevance, ranked.c.id)
+        .limit(f.limit)
+        .offset(f.offset)
+    )
+    return [_Ranked(r.id, float(r.relevance), int(r.matched)) for r in conn.execute(best)]
 
 
 def apply_filters(

@@ -179,3 +179,49 @@ def test_filters_apply_before_grouping(clustered: Store) -> None:
     assert hit.article.source == "hl"
     assert hit.matched == 1
     assert hit.cluster_outlets == 3
+
+
+def test_one_hit_per_cluster_when_the_best_matches_are_one_big_story(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """70 reports of one story outrank everything else: the page still holds the next story
+    (found by grouping every match), and counts the story's 70 matching reports."""
+    from storage import search as search_module
+    from storage.schema import articles, clusters
+
+    report = store.save(
+        [
+            (article(100 + i, title=f"Kanaval: défilé {i}", text="Kanaval kanaval kanaval"), None)
+            for i in range(70)
+        ]
+        + [(article(200, title="Budget", text="Un mot sur le kanaval, en passant."), None)],
+        now=NOW,
+    )
+    big = [o.article_id for o in report.outcomes[:70]]
+    with store.transaction() as conn:
+        cluster = conn.execute(
+            clusters.insert()
+            .values(created_at=NOW, updated_at=NOW, title="Kanaval", items=70, outlets=1)
+            .returning(clusters.c.id)
+        ).scalar_one()
+        conn.execute(articles.update().where(articles.c.id.in_(big)).values(cluster_id=cluster))
+
+    calls = []
+    window = search_module._page_by_window
+
+    def spy(*args: object) -> object:
+        calls.append(args)
+        return window(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(search_module, "_page_by_window", spy)
+    hits = search(store.engine, "kanaval", SearchFilters(limit=2))
+    assert calls, "the page needed grouping every match"
+    assert hits[0].cluster_id == cluster
+    assert hits[0].matched == 70
+    assert hits[1].article.id == report.outcomes[70].article_id and hits[1].matched == 1
+
+    # A page the best matches hold is found without grouping them all, and is the same.
+    calls.clear()
+    few = search(store.engine, "kanaval", SearchFilters(limit=1))
+    assert not calls
+    assert [(h.article.id, h.matched) for h in few] == [(hits[0].article.id, 70)]
