@@ -110,4 +110,13 @@ def upgrade(engine: Engine) -> bool:
         command.upgrade(_alembic_config(engine), "head")
     except sa.exc.OperationalError as e:
         raise DatabaseUnavailable(f"cannot open or migrate the database: {e.orig}") from e
+    except sa.exc.ProgrammingError as e:
+        reason = str(e.orig).strip().splitlines()[0]
+        if "permission denied" in reason or "must be owner" in reason:
+            reason += (
+                " (veye's role needs to own the database, or CREATE on its public schema; "
+                "if it may not create extensions, an administrator runs `CREATE EXTENSION "
+                "unaccent` in it once)"
+            )
+        raise DatabaseUnavailable(f"cannot migrate the database: {reason}") from e
     return True

@@ -202,3 +202,16 @@ def test_the_migrations_go_down_and_up_again(
         sa.inspect(engine).get_table_names()
     )
     engine.dispose()
+
+
+def test_a_postgresql_role_without_rights_gets_a_clear_error(
+    request: pytest.FixtureRequest,
+) -> None:
+    from storage.errors import DatabaseUnavailable
+
+    server = request.getfixturevalue("postgres_server")
+    url = server.new_database(template=None)
+    role = "r_" + url.rsplit("/", 1)[1]
+    server.execute(f"CREATE ROLE {role} LOGIN")
+    with pytest.raises(DatabaseUnavailable, match="permission denied for schema public .veye.s role needs to own"):
+        Store.open(url.replace("//veye@", f"//{role}@"))
