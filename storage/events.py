@@ -24,6 +24,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from storage.places import DEFAULT_GENERIC_PLACES
 from storage.schema import cluster_entities, clusters
 from storage.similarity import normalise
 
@@ -37,24 +38,6 @@ __all__ = [
     "remember",
 ]
 
-#: Places that alone never make two reports one event: Haiti, its ten departments and the
-#: capital, which reports name for the whole metropolitan area.
-DEFAULT_GENERIC_PLACES: tuple[str, ...] = (
-    "Haïti",
-    "Ayiti",
-    "Port-au-Prince",
-    "Pòtoprens",
-    "Artibonite",
-    "Centre",
-    "Grand'Anse",
-    "Nippes",
-    "Nord",
-    "Nord-Est",
-    "Nord-Ouest",
-    "Ouest",
-    "Sud",
-    "Sud-Est",
-)
 #: Gazetteer ``type`` labels that are generic whatever their name (when a verdict has them).
 _GENERIC_TYPES = frozenset({"country", "department", "region"})
 _ARTICLE = re.compile(r"^(?:les|le|la|l) ")

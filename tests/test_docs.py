@@ -19,6 +19,7 @@ from veye import docs
 from veye.cli import cli
 from veye.config import Settings
 
+cli.load_all()
 CLI_MD = REPO / "docs" / "cli.md"
 CONFIG_MD = REPO / "docs" / "configuration.md"
 FIX = "run `python -m veye.docs` to regenerate the reference, then review the diff"
@@ -138,3 +139,18 @@ def test_config_reference_renders_units_and_variants() -> None:
         f"config keys without a meaning: {', '.join(unexplained)}; write a `#:` comment above "
         "the field in veye/config.py, then run `python -m veye.docs`"
     )
+
+
+def test_every_command_module_is_mapped_both_ways() -> None:
+    """``veye.cli.COMMAND_MODULES`` names each command's module: a command a module adds is
+    listed, and each listed command is what its module defines."""
+    import importlib
+
+    from veye.cli import COMMAND_MODULES
+
+    defined = {
+        command.name: module
+        for module in set(COMMAND_MODULES.values())
+        for command in importlib.import_module(f"veye.commands.{module}").COMMANDS
+    }
+    assert defined == COMMAND_MODULES

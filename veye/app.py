@@ -5,18 +5,23 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alerts.channels.base import Channel
-from alerts.classify import Filter
-from alerts.digest import QuietHours
-from alerts.dispatch import Dispatcher, RetryPolicy
 from alerts.errors import AlertsError
-from alerts.routing import ChannelPolicy, Planner, Route
 from storage.errors import StorageError
-from storage.store import Store
 from veye import __version__, config
 from veye.config import Settings, load_settings
 from veye.errors import ConfigError
+
+if TYPE_CHECKING:
+    from alerts.channels.base import Channel
+    from alerts.classify import Filter
+    from alerts.dispatch import Dispatcher
+    from alerts.routing import Planner
+    from storage.store import Store
+
+# The parts are imported where they are built: every command starts with this module, and
+# most need one or two of them (``veye search`` needs the store, not the filter or SMTP).
 
 
 @dataclass
@@ -34,6 +39,8 @@ class App:
 
     @cached_property
     def store(self) -> Store:
+        from storage.store import Store
+
         try:
             return Store.open(self.settings.database_url())
         except StorageError as e:
@@ -41,6 +48,8 @@ class App:
 
     @cached_property
     def filter(self) -> Filter:
+        from alerts.classify import Filter
+
         s = self.settings
         try:
             return Filter.load(s.rules, s.gazetteer, base_dir=s.base_dir)
@@ -68,6 +77,8 @@ class App:
     def dispatcher(self) -> Dispatcher:
         """Sends what the outbox owes: call ``run_once()`` every few seconds, and
         ``recover()`` once at start-up."""
+        from alerts.dispatch import Dispatcher, RetryPolicy
+
         retry = self.settings.alerts.retry
         policy = RetryPolicy(first_delay=retry.first_delay, max_delay=retry.max_delay)
         return Dispatcher(self.store.engine, self.channels, policy=policy)
@@ -83,6 +94,9 @@ class App:
 
 
 def _build_planner(settings: Settings) -> Planner:
+    from alerts.digest import QuietHours
+    from alerts.routing import ChannelPolicy, Planner, Route
+
     a = settings.alerts
     enabled = [c for c in a.channels if c.enabled]
     default_quiet = QuietHours.parse(a.quiet_hours) if a.quiet_hours else None

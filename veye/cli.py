@@ -19,9 +19,49 @@ from veye.errors import VeyeError
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
+#: Each command and the module defining it (``veye/commands/<module>.py``, which exports
+#: ``COMMANDS``). A module is imported when its command runs, so ``veye search`` does not pay
+#: for the crawler, the daemon or the demo.
+COMMAND_MODULES = {
+    "alerts": "alerts",
+    "classify": "classify",
+    "clusters": "clusters",
+    "crawl": "crawl",
+    "db": "db",
+    "demo": "demo",
+    "export": "export",
+    "init": "init",
+    "rules": "classify",
+    "run": "run",
+    "search": "search",
+    "show": "show",
+    "sources": "sources",
+    "status": "status",
+}
+
+
 class VeyeGroup(click.Group):
     """Turns our errors into one line on stderr and an exit status; never a traceback for a
-    user's mistake."""
+    user's mistake. Loads each command's module on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(self.commands) | set(COMMAND_MODULES))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMAND_MODULES:
+            self._load(COMMAND_MODULES[cmd_name])
+        return super().get_command(ctx, cmd_name)
+
+    def load_all(self) -> None:
+        """Every command (for the generated reference and its checks)."""
+        for module in sorted(set(COMMAND_MODULES.values())):
+            self._load(module)
+
+    def _load(self, module_name: str) -> None:
+        module = importlib.import_module(f"veye.commands.{module_name}")
+        for command in module.COMMANDS:
+            if command.name not in self.commands:
+                self.add_command(command)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -54,34 +94,6 @@ def cli(ctx: click.Context, config_path: Path | None) -> None:
     app = App(config_path)
     ctx.obj = app
     ctx.call_on_close(app.close)
-
-
-#: Command modules (``veye/commands/<name>.py``), each exporting ``COMMANDS``.
-COMMAND_MODULES = (
-    "alerts",
-    "classify",
-    "clusters",
-    "crawl",
-    "db",
-    "demo",
-    "export",
-    "init",
-    "run",
-    "search",
-    "show",
-    "sources",
-    "status",
-)
-
-
-def _register() -> None:
-    for name in COMMAND_MODULES:
-        module = importlib.import_module(f"veye.commands.{name}")
-        for command in module.COMMANDS:
-            cli.add_command(command)
-
-
-_register()
 
 
 def main() -> None:

@@ -9,7 +9,7 @@ import os
 import re
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -21,19 +21,23 @@ from pydantic import (
     model_validator,
 )
 
-from crawler.collect import CollectOptions
-from crawler.fetch import FetchSettings
 from crawler.records import Source
 from crawler.spiders.options import (
     check_common_options,
     check_listing_options,
     check_sitemap_options,
 )
-from storage.clusters import ClusterParams
-from storage.events import DEFAULT_GENERIC_PLACES
+from storage.places import DEFAULT_GENERIC_PLACES
 from veye.errors import ConfigError
 from veye.units import parse_duration, parse_size
 from veye.yaml_source import LoadedYaml, expand_env, format_path, load_yaml
+
+if TYPE_CHECKING:
+    # Imported where used: loading settings must stay quick for every command, and these
+    # bring in the crawler's and clustering's dependencies (httpx, trafilatura, numpy).
+    from crawler.collect import CollectOptions
+    from crawler.fetch import FetchSettings
+    from storage.clusters import ClusterParams
 
 __all__ = ["DEFAULT_CONFIG", "Settings", "find_config", "load_settings", "parse_settings"]
 
@@ -85,6 +89,8 @@ class CrawlSettings(_Model):
         return parse_duration(v)
 
     def fetch_settings(self) -> FetchSettings:
+        from crawler.fetch import FetchSettings
+
         return FetchSettings(
             user_agent=self.user_agent,
             timeout=self.timeout,
@@ -95,6 +101,8 @@ class CrawlSettings(_Model):
         )
 
     def collect_options(self) -> CollectOptions:
+        from crawler.collect import CollectOptions
+
         return CollectOptions(
             full_text=self.full_text,
             full_text_limit=self.full_text_limit,
@@ -348,6 +356,8 @@ class ClusterSettings(_Model):
     require_gang: bool = False
 
     def params(self) -> ClusterParams:
+        from storage.clusters import ClusterParams
+
         return ClusterParams(
             window=timedelta(seconds=self.window),
             similarity=self.similarity,

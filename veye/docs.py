@@ -28,6 +28,8 @@ from veye.cli import cli
 from veye.config import Settings
 from veye.units import format_duration, parse_duration, parse_size
 
+cli.load_all()
+
 __all__ = [
     "ConfigKey",
     "cli_reference",
