@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -216,3 +216,40 @@ def test_a_postgresql_role_without_rights_gets_a_clear_error(
     reason = r"permission denied for schema public \(veye's role needs to own"
     with pytest.raises(DatabaseUnavailable, match=reason):
         Store.open(url.replace("//veye@", f"//{role}@"))
+
+
+def test_a_source_is_claimed_by_one_worker_until_its_lease_runs_out(store: Store) -> None:
+    store.sync_sources([("a", "feed", "https://a.example/feed")])
+    until = NOW + timedelta(seconds=60)
+    assert store.claim_source("a", "w1", now=NOW, until=until)
+    # Another worker is refused while the lease holds; the holder may claim again.
+    assert not store.claim_source("a", "w2", now=NOW + timedelta(seconds=30), until=until)
+    assert store.claim_source("a", "w1", now=NOW + timedelta(seconds=30), until=until)
+    assert store.held_by("w1", now=NOW) == ["a"]
+    # The holder died: its lease runs out and the source is free.
+    late = NOW + timedelta(seconds=61)
+    assert store.claim_source("a", "w2", now=late, until=late + timedelta(seconds=60))
+    assert store.held_by("w1", now=late) == []
+    store.end_poll("a", "w2", keep=False)
+    (state,) = store.source_states(["a"])
+    assert (state.lease_owner, state.last_poll_by) == (None, "w2")
+
+
+def test_a_source_not_due_is_not_claimed(store: Store) -> None:
+    store.sync_sources([("a", "feed", "https://a.example/feed")])
+    result = FetchResult("a", (), Validators(None, None), 200)
+    store.record_poll(result, now=NOW, next_poll_at=NOW + timedelta(minutes=15))
+    assert not store.claim_source("a", "w1", now=NOW, until=NOW + timedelta(seconds=60))
+    # Unless the worker asks for sources overdue by then.
+    due_by = NOW + timedelta(minutes=15)
+    assert store.claim_source("a", "w1", now=NOW, until=NOW + timedelta(minutes=1), due_by=due_by)
+
+
+def test_a_lease_is_held_by_one_worker_and_taken_over_when_not_renewed(store: Store) -> None:
+    ttl = timedelta(seconds=30)
+    assert store.claim_lease("operator", "w1", now=NOW, ttl=ttl)
+    assert not store.claim_lease("operator", "w2", now=NOW + timedelta(seconds=10), ttl=ttl)
+    assert store.claim_lease("operator", "w1", now=NOW + timedelta(seconds=20), ttl=ttl)
+    assert not store.claim_lease("operator", "w2", now=NOW + timedelta(seconds=45), ttl=ttl)
+    assert store.claim_lease("operator", "w2", now=NOW + timedelta(seconds=51), ttl=ttl)
+    assert not store.claim_lease("operator", "w1", now=NOW + timedelta(seconds=52), ttl=ttl)
