@@ -39,7 +39,9 @@ def child(task: str, **args: Any) -> dict[str, Any]:
     if os.waitstatus_to_exitcode(status) != 0:
         raise RuntimeError(f"bench task {task} failed:\n{err[-3000:]}")
     result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
-    result["peak_rss_mb"] = usage.ru_maxrss / 1024  # Linux reports KiB
+    # The task reports its own peak (see worker.peak_rss_mb); the child's ru_maxrss is the
+    # fallback (Linux reports KiB).
+    result.setdefault("peak_rss_mb", usage.ru_maxrss / 1024)
     return result
 
 
@@ -51,8 +53,11 @@ def repeat(runs: int, fn: Callable[[int], dict[str, Any]]) -> list[dict[str, Any
     return [fn(i) for i in range(runs)]
 
 
-def ingest(n_feeds: int, per_feed: int, runs: int, workdir: Path) -> dict[str, Any]:
-    """Feed ingest and unchanged re-poll, veye vs reader, on the same served corpus."""
+def ingest(
+    n_feeds: int, per_feed: int, runs: int, workdir: Path, tag: str = "ingest"
+) -> dict[str, Any]:
+    """Feed ingest and unchanged re-poll, veye vs reader, on the same served corpus (into
+    fresh databases named after ``tag``)."""
     routes: dict[str, bytes] = {}
     with serve(routes) as base:
         corpus = build(n_feeds, per_feed, base=base)
@@ -61,7 +66,8 @@ def ingest(n_feeds: int, per_feed: int, runs: int, workdir: Path) -> dict[str, A
         feeds = [base + p for p in corpus.feeds]
         veye_first, veye_again, reader_first, reader_again = [], [], [], []
         for i in range(runs):
-            vdb, rdb = workdir / f"veye-{n_feeds}-{i}.db", workdir / f"reader-{n_feeds}-{i}.db"
+            vdb = workdir / f"veye-{tag}-{n_feeds}-{i}.db"
+            rdb = workdir / f"reader-{tag}-{n_feeds}-{i}.db"
             veye_first.append(child("veye_crawl", db=str(vdb), feeds=feeds))
             veye_again.append(child("veye_crawl", db=str(vdb), feeds=feeds))
             reader_first.append(child("reader_crawl", db=str(rdb), feeds=feeds))
@@ -80,6 +86,7 @@ def ingest(n_feeds: int, per_feed: int, runs: int, workdir: Path) -> dict[str, A
         "repoll_ratio": statistics.median([r["seconds"] for r in veye_again])
         / statistics.median([r["seconds"] for r in reader_again]),
         "veye_peak_rss_mb": median_spread([r["peak_rss_mb"] for r in veye_first]),
+        "veye_workers_peak_rss_mb": median_spread([r["workers_peak_rss_mb"] for r in veye_first]),
         "reader_peak_rss_mb": median_spread([r["peak_rss_mb"] for r in reader_first]),
         "veye_stored": veye_first[0]["items"],
         "veye_not_modified_on_repoll": veye_again[0]["not_modified"],
@@ -169,18 +176,21 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         if growth:
             results["growth"] = []
             for n in growth:
-                r = ingest(max(1, n // args.items), args.items, 1, work)
+                # Databases of their own: the ingest run's already hold its items.
+                r = ingest(max(1, n // args.items), args.items, 1, work, tag=f"growth{n}")
                 per_item_ms = 1000 / r["veye_items_per_s"]["median"]
                 results["growth"].append(
                     {
                         "items": n,
                         "per_item_ms": per_item_ms,
                         "peak_rss_mb": r["veye_peak_rss_mb"]["median"],
+                        "workers_peak_rss_mb": r["veye_workers_peak_rss_mb"]["median"],
                     }
                 )
                 print(
                     f"growth {n:>7} items: {per_item_ms:.3f} ms/item, "
-                    f"peak RSS {r['veye_peak_rss_mb']['median']:.0f} MB",
+                    f"peak RSS {r['veye_peak_rss_mb']['median']:.0f} MB "
+                    f"(each parse worker {r['veye_workers_peak_rss_mb']['median']:.0f} MB)",
                     flush=True,
                 )
     args.out.write_text(json.dumps(results, indent=2))
@@ -202,7 +212,8 @@ def _print_ingest(r: dict[str, Any]) -> None:
         f"{_fmt(r['reader_repoll_s'], 's')}, ratio {r['repoll_ratio']:.2f} (lower is faster)"
     )
     print(
-        f"peak RSS: veye {_fmt(r['veye_peak_rss_mb'], ' MB')}, reader "
+        f"peak RSS: veye {_fmt(r['veye_peak_rss_mb'], ' MB')} (each parse worker "
+        f"{_fmt(r['veye_workers_peak_rss_mb'], ' MB')}, mostly shared), reader "
         f"{_fmt(r['reader_peak_rss_mb'], ' MB')}",
         flush=True,
     )

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import json
+import resource
 import statistics
 import sys
 import time
@@ -54,6 +55,9 @@ def veye_crawl(db: str, feeds: list[str], full_text: bool = False) -> dict[str, 
     elapsed = time.perf_counter() - started
     return {
         "seconds": elapsed,
+        # The largest of the crawl's worker processes (feed parsing, page extraction), much
+        # of it pages shared with this one (they are forked from it).
+        "workers_peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
         "new": summary.total("new"),
         "seen": summary.total("seen"),
         "failed": summary.failed,
@@ -177,9 +181,23 @@ TASKS = {
 }
 
 
+def peak_rss_mb() -> float:
+    """This process's peak RSS since it started running this program. ``ru_maxrss`` is not
+    it: Linux carries over the peak of the process image before ``exec``, which was a copy
+    of the runner, corpus included."""
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    kib = next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:"))
+    return int(kib) / 1024
+
+
 def main() -> None:
     task, args = sys.argv[1], json.loads(sys.argv[2])
-    print(json.dumps(TASKS[task](**args)))
+    result = TASKS[task](**args)
+    result["peak_rss_mb"] = peak_rss_mb()
+    print(json.dumps(result))
 
 
 if __name__ == "__main__":

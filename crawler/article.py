@@ -16,6 +16,7 @@ from typing import Any
 from crawler.errors import CrawlError, FetchError, RobotsDisallowed
 from crawler.fetch import Fetcher
 from crawler.language import detect
+from crawler.offload import Offload
 from crawler.records import ArticleData, Source
 from crawler.text import tidy
 from crawler.urls import canonicalize, is_news_search_link
@@ -81,9 +82,11 @@ class PageText:
     authors: tuple[str, ...]
 
 
-def extract_page(html: bytes | str, url: str) -> PageText | None:
+def extract_page(html: bytes | str, url: str, *, metadata: bool = True) -> PageText | None:
     """Main text, title, date and authors of an article page; ``None`` when the page has no
-    main text. Never raises for a bad page."""
+    main text. Never raises for a bad page. Without ``metadata`` only the text is looked for
+    (a third less work; the text is the same): title, description, date and authors come
+    back empty."""
     import trafilatura  # heavy import, only for the crawls that need it
 
     try:
@@ -92,7 +95,7 @@ def extract_page(html: bytes | str, url: str) -> PageText | None:
             url=url,
             include_comments=False,
             favor_precision=True,
-            with_metadata=True,
+            with_metadata=metadata,
             include_tables=False,
             date_extraction_params={
                 "extensive_search": False,
@@ -146,6 +149,19 @@ def merge_page(article: ArticleData, page: PageText, hint: str | None) -> Articl
     )
 
 
+def _with_page(article: ArticleData, html: bytes, url: str, hint: str | None) -> ArticleData | None:
+    """``article`` merged with its page's text, or ``None`` when the page has none (one call
+    to a worker process: extraction and language detection both cost CPU)."""
+    # The page's title, description, date and authors only fill what the feed left out.
+    complete = bool(article.title and article.summary and article.published and article.authors)
+    page = extract_page(html, url, metadata=not complete)
+    if page is None:
+        return None
+    merged = merge_page(article, page, hint)
+    _ = merged.key, merged.content_hash  # hashed here, in the worker, sent with the item
+    return merged
+
+
 def article_from_page(
     source: Source, url: str, html: bytes | str, *, title: str = "", published: datetime | None
 ) -> ArticleData | None:
@@ -178,12 +194,14 @@ async def add_full_text(
     origin: str,
     wanted: Wanted | None = None,
     limit: int = 30,
+    offload: Offload | None = None,
 ) -> tuple[tuple[ArticleData, ...], tuple[str, ...]]:
     """``articles`` with the full text of those that carry only a summary.
 
     Pages are fetched for at most ``limit`` items per call, only for the keys ``wanted``
     returns (all, without it), politely (robots.txt, per-host delay, byte cap). A page that
-    fails leaves its item as the feed gave it; failures come back as warnings."""
+    fails leaves its item as the feed gave it; failures come back as warnings. ``offload``
+    runs the extraction (a thread of this process without it)."""
     candidates = [a for a in articles if needs_full_text(a) and page_url(a)]
     if not candidates:
         return tuple(articles), ()
@@ -192,6 +210,7 @@ async def add_full_text(
     if not todo:
         return tuple(articles), ()
     allow_private = bool(source.options.get("allow_private"))
+    offload = offload or Offload(0)
 
     async def one(article: ArticleData) -> ArticleData | CrawlError:
         url = page_url(article)
@@ -207,11 +226,14 @@ async def add_full_text(
             )
         except FetchError as e:
             return e
-        # Extraction holds the GIL for a while; a thread keeps other fetches serviced.
-        page = await asyncio.to_thread(extract_page, resp.content, resp.url)
-        if page is None:
+        # Extraction holds the GIL for a while: off the event loop, other fetches go on.
+        try:
+            merged = await offload.run(_with_page, article, resp.content, resp.url, source.language)
+        except CrawlError as e:
+            return e
+        if merged is None:
             return CrawlError(f"no article text found on {resp.url}")
-        return merge_page(article, page, source.language)
+        return merged
 
     outcomes = await asyncio.gather(*(one(a) for a in todo))
     done: dict[str, ArticleData] = {}

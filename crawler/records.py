@@ -60,23 +60,35 @@ class ArticleData:
     authors: tuple[str, ...] = ()
     #: True where the feed was malformed and this entry was salvaged from it.
     salvaged: bool = False
+    # The two hashes below, worked out once: storage asks for them several times per item.
+    # Not arguments, so ``dataclasses.replace`` never carries them over to a changed copy.
+    _key: str | None = field(default=None, init=False, repr=False, compare=False)
+    _content_hash: str | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def key(self) -> str:
         """Stable identity: the canonical URL, or the source's GUID where there is no URL."""
-        basis = (
-            f"url:{self.canonical_url}" if self.canonical_url else f"guid:{self.source}:{self.guid}"
-        )
-        return hashlib.sha256(basis.encode()).hexdigest()[:32]
+        if self._key is None:
+            basis = (
+                f"url:{self.canonical_url}"
+                if self.canonical_url
+                else f"guid:{self.source}:{self.guid}"
+            )
+            object.__setattr__(self, "_key", hashlib.sha256(basis.encode()).hexdigest()[:32])
+        assert self._key is not None
+        return self._key
 
     @property
     def content_hash(self) -> str:
         """Changes when what a reader sees changes; blind to volatile fields like fetch times."""
-        h = hashlib.sha256()
-        for part in (self.title, self.summary, self.text):
-            h.update(" ".join(part.split()).encode())
-            h.update(b"\x1f")
-        return h.hexdigest()[:32]
+        if self._content_hash is None:
+            h = hashlib.sha256()
+            for part in (self.title, self.summary, self.text):
+                h.update(" ".join(part.split()).encode())
+                h.update(b"\x1f")
+            object.__setattr__(self, "_content_hash", h.hexdigest()[:32])
+        assert self._content_hash is not None
+        return self._content_hash
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,11 +34,11 @@ __all__ = ["decode_article", "encode_article", "job_for", "run_spider"]
 LINE_LIMIT = 8 * 1024 * 1024
 #: Lines of the child's stderr kept to explain a failure.
 STDERR_TAIL = 30
-_ARTICLE_FIELDS = {f.name for f in fields(ArticleData)}
+_ARTICLE_FIELDS = {f.name for f in fields(ArticleData) if f.init}
 
 
 def encode_article(article: ArticleData) -> dict[str, Any]:
-    data = asdict(article)
+    data = {k: v for k, v in asdict(article).items() if k in _ARTICLE_FIELDS}
     data["published"] = article.published.isoformat() if article.published else None
     data["authors"] = list(article.authors)
     return data

@@ -17,10 +17,10 @@ Clusters never merge; an item stays in the cluster it first joined, edits includ
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import sqlalchemy as sa
@@ -64,6 +64,9 @@ class ClusterParams:
 
 Items = Sequence[tuple[ArticleData, VerdictLike | None]]
 
+#: Marks an item whose signature was not given.
+_UNSIGNED = object()
+
 
 def assign(
     conn: sa.Connection,
@@ -72,6 +75,7 @@ def assign(
     *,
     now: datetime,
     settings: ClusterParams | None = None,
+    signed: Mapping[int, Signature | None] | None = None,
 ) -> tuple[ClusterChange, ...]:
     """Put each new item in a cluster and bring the clusters' state up to date, within the
     caller's transaction. ``report`` and ``items`` are in the same order (those of
@@ -80,7 +84,9 @@ def assign(
 
     The work is done per batch: signatures, candidate bands, the clusters they point to and
     the carriers of new items are read up front in a few queries; items are then placed in
-    memory, and what changed is written at the end with one statement per table."""
+    memory, and what changed is written at the end with one statement per table.
+    ``signed`` holds signatures worked out already (:func:`similarity.signature` of the text
+    with ``settings.min_words``), by position in ``items``."""
     params = settings or ClusterParams()
     # save_items stored the whole batch's new carriers already: until its turn comes, each
     # is left out of outlet counts, so every change reports the outlets it added itself.
@@ -95,7 +101,9 @@ def assign(
         for o, (a, v) in zip(report.outcomes, items, strict=True)
         if o.status == "new"
     ]
-    sigs = b.prepare(fresh)
+    known = signed or {}
+    given = [known.get(i, _UNSIGNED) for i, o in enumerate(report.outcomes) if o.status == "new"]
+    sigs = b.prepare(fresh, given)
     changes: list[ClusterChange] = []
     n = 0
     for outcome, (article, verdict) in zip(report.outcomes, items, strict=True):
@@ -108,8 +116,10 @@ def assign(
             changes.append(_outlet(b, outcome.article_id))
         elif outcome.status == "updated":
             changes.append(_update(b, outcome.article_id, article, verdict))
-    b.flush()
-    return tuple(changes)
+    real = b.flush()
+    return tuple(
+        replace(c, cluster_id=real[c.cluster_id]) if c.cluster_id in real else c for c in changes
+    )
 
 
 @dataclass(slots=True)
@@ -157,13 +167,24 @@ class _Batch:
     new_sigs: list[tuple[int, Signature, Sequence[int], datetime]] = field(default_factory=list)
     links: list[dict[str, Any]] = field(default_factory=list)
     entities: events.Pending = field(default_factory=events.Pending)
+    #: Clusters started by this batch, not written yet: their state, title and event time.
+    #: Until :meth:`flush` they go by a provisional id (see :func:`_provisional`).
+    created: list[tuple[_State, str, datetime]] = field(default_factory=list)
 
     def prepare(
-        self, fresh: Sequence[tuple[int, ArticleData, VerdictLike | None]]
+        self,
+        fresh: Sequence[tuple[int, ArticleData, VerdictLike | None]],
+        given: Sequence[object],
     ) -> list[tuple[Signature | None, list[int]]]:
-        """Sign the new items and read what placing them needs, in a few queries."""
-        texts = [a.text or a.summary for _, a, _ in fresh]
-        sigs = similarity.signatures(texts, min_words=self.params.min_words)
+        """Sign the new items (those not ``given`` already) and read what placing them
+        needs, in a few queries."""
+        todo = [i for i, g in enumerate(given) if g is _UNSIGNED]
+        computed = similarity.signatures(
+            [fresh[i][1].text or fresh[i][1].summary for i in todo],
+            min_words=self.params.min_words,
+        )
+        found = dict(zip(todo, computed, strict=True))
+        sigs = [found[i] if i in found else cast(Signature | None, g) for i, g in enumerate(given)]
         signed = [s for s in sigs if s is not None]
         table = similarity.band_hashes_many(np.stack(signed)) if signed else None
         out: list[tuple[Signature | None, list[int]]] = []
@@ -177,8 +198,8 @@ class _Batch:
         self.db_bands, self.db_sigs = signatures.fetch_bands(
             self.conn, ((i, h) for _, bands in out for i, h in enumerate(bands))
         )
-        ids = sorted({s.cluster_id for s in self.db_sigs.values() if s.cluster_id is not None})
-        self._load(ids)
+        # The clusters of the stored candidates are read when an item joins one (see
+        # :meth:`state`): most candidates turn out too old or too different to join.
         if fresh:
             for r in self.conn.execute(_NEW_CARRIERS, {"ids": [aid for aid, _, _ in fresh]}):
                 self.carriers.setdefault(r.article_id, set()).add((r.article_id, r.source))
@@ -221,20 +242,20 @@ class _Batch:
     def sign(self, article_id: int, sig: Signature, bands: list[int], at: datetime) -> None:
         """Note an item's signature for later lookups in this batch."""
         self.signed[article_id] = (sig, bands, at.replace(tzinfo=None))
-        for i, h in enumerate(bands):
-            self.signed_bands.setdefault((i, h), []).append(article_id)
+        signed_bands = self.signed_bands
+        for key in enumerate(bands):
+            signed_bands.setdefault(key, []).append(article_id)
 
     def copies(self, sig: Signature, bands: list[int], at: datetime) -> list[signatures.Copy]:
         """:func:`signatures.find_copies`, from what was read up front and this batch's own
         signatures."""
-        seen: set[int] = set()
-        for key in enumerate(bands):
-            for aid in self.db_bands.get(key, ()):
-                # An item signed again in this batch is matched on its new signature only.
-                if aid not in self.signed:
-                    seen.add(aid)
+        keys = list(enumerate(bands))
+        db_bands, signed = self.db_bands, self.signed
+        # An item signed again in this batch is matched on its new signature only.
+        seen = set().union(*(db_bands.get(key, ()) for key in keys)).difference(signed)
+        for key in keys:
             for aid in self.signed_bands.get(key, ()):
-                if self.signed[aid][1][key[0]] == key[1]:
+                if signed[aid][1][key[0]] == key[1]:
                     seen.add(aid)
         if not seen:
             return []
@@ -266,8 +287,25 @@ class _Batch:
             key=lambda c: (-c.similarity, c.article_id),
         )
 
-    def flush(self) -> None:
-        """Write what the batch owes: one executemany per table."""
+    def start(self, title: str, alert: bool, cats: Sequence[str], at: datetime) -> _State:
+        """A new cluster, written by :meth:`flush` (its id is provisional until then)."""
+        state = _State(
+            _PROVISIONAL + len(self.created),
+            alert,
+            _spaced(sorted(set(cats))),
+            1,
+            1,
+            at.replace(tzinfo=None),
+            set(),
+        )
+        self.created.append((state, title, at))
+        self.states[state.id] = state
+        return state
+
+    def flush(self) -> dict[int, int]:
+        """Write what the batch owes: one executemany per table. Returns the real ids of the
+        clusters it started, by provisional id."""
+        real = self._create_started()
         signatures.save_signatures(self.conn, self.new_sigs)
         self.new_sigs = []
         if self.links:
@@ -292,6 +330,43 @@ class _Batch:
             for s in dirty:
                 s.dirty = False
         self.entities.flush(self.conn)
+        return real
+
+    def _create_started(self) -> dict[int, int]:
+        """Insert the clusters this batch started (one statement), in the state they have
+        now, and put their real ids wherever the provisional ones went."""
+        if not self.created:
+            return {}
+        rows = [
+            {
+                "created_at": self.now,
+                "updated_at": self.now,
+                "title": title,
+                "alert": s.alert,
+                "categories": s.categories,
+                "items": s.items,
+                "outlets": s.outlets,
+                "event_at": at,
+            }
+            for s, title, at in self.created
+        ]
+        ids = list(self.conn.execute(_CREATE_MANY, rows).scalars())
+        real = {s.id: int(i) for (s, _, _), i in zip(self.created, ids, strict=True)}
+        for s, _, _ in self.created:
+            del self.states[s.id]
+            s.id, s.dirty = real[s.id], False  # written as it stands
+            self.states[s.id] = s
+        self.created = []
+        self.linked = {a: real.get(c, c) for a, c in self.linked.items()}
+        for link in self.links:
+            link["cid"] = real.get(link["cid"], link["cid"])
+        pending = self.entities
+        pending.by_key = {
+            k: {real.get(c, c): at for c, at in found.items()}
+            for k, found in pending.by_key.items()
+        }
+        pending.by_cluster = {real.get(c, c): keys for c, keys in pending.by_cluster.items()}
+        return real
 
 
 def _place(
@@ -335,11 +410,8 @@ def _place(
         b.new_sigs.append((article_id, sig, bands, at))
 
     if target is None:
-        cluster_id = _create(conn, article.title, alert, cats, at, b.now)
-        state = _State(
-            cluster_id, alert, _spaced(sorted(set(cats))), 1, 1, at.replace(tzinfo=None), set()
-        )
-        b.states[cluster_id] = state
+        state = b.start(article.title, alert, cats, at)
+        cluster_id = state.id
         b.link(article_id, state, "start", None)
         change = ClusterChange(
             cluster_id,
@@ -363,7 +435,9 @@ def _place(
         change = _restate(b, state, article_id, "joined", alert, cats, added=1, via=via)
         event_at = _utc(state.event_at) or at
     if keys is not None:
-        events.remember(conn, cluster_id, keys, event_at, fresh=target is None, pending=b.entities)
+        # A cluster started in this batch has no stored keys: no need to look.
+        fresh = target is None or cluster_id >= _PROVISIONAL
+        events.remember(conn, cluster_id, keys, event_at, fresh=fresh, pending=b.entities)
     return change
 
 
@@ -472,8 +546,16 @@ def _cluster_of(b: _Batch, article_id: int) -> _State:
     return b.state(cluster_id)
 
 
+#: Provisional ids of clusters started in a batch: above any real id, in the order they were
+#: started as real ids are (ties between clusters are broken by id), and within a 32-bit
+#: integer, as lookups of the batch may name them in queries (which then find nothing). A
+#: batch starting over 2**20 clusters would leave that range (a lookup on PostgreSQL would
+#: then fail loudly); batches are hundreds of items.
+_PROVISIONAL = (1 << 31) - (1 << 20)
+
 # Statements built once: building a statement costs more than SQLite takes to run it.
 _CREATE = clusters.insert().returning(clusters.c.id)
+_CREATE_MANY = clusters.insert().returning(clusters.c.id, sort_by_parameter_order=True)
 _CLUSTERS = sa.select(clusters).where(clusters.c.id.in_(sa.bindparam("ids", expanding=True)))
 _RESTATE = clusters.update().where(clusters.c.id == sa.bindparam("cid"))
 _LINK = (

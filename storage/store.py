@@ -38,7 +38,11 @@ class Store:
         """Connect to ``url`` and, unless told not to, bring the schema up to date."""
         engine = db.connect(url)
         if migrate:
-            db.upgrade(engine)
+            try:
+                db.upgrade(engine)
+            except BaseException:
+                engine.dispose()
+                raise
         return cls(engine)
 
     def close(self) -> None:

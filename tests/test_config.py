@@ -143,3 +143,10 @@ def test_duplicate_source_names_are_refused() -> None:
 def test_a_missing_file_says_what_to_do(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="veye init"):
         load_settings(tmp_path / "nope.yaml")
+
+
+def test_parse_processes_reach_the_crawl_options(tmp_path: Path) -> None:
+    settings = parse_settings("crawl: {parse_processes: 0}", base_dir=tmp_path)
+    assert settings.crawl.collect_options().parse_workers == 0
+    default = parse_settings("{}", base_dir=tmp_path).crawl.collect_options().parse_workers
+    assert 1 <= default <= 4

@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from alerts.verdict import Verdict
-from crawler.article import extract_page, needs_full_text
+from crawler.article import _with_page, extract_page, merge_page, needs_full_text
 from crawler.collect import CollectOptions
 from crawler.fetch import Fetcher, FetchSettings
 from crawler.politeness import RobotsCache
@@ -66,6 +66,32 @@ def test_the_extractor_finds_text_date_and_author_and_skips_boilerplate() -> Non
     assert page.authors == ("Jean-Robert Pierre",)
     assert extract_page(b"", "https://ndc.example/a") is None
     assert extract_page(b"\x00\xff garbage <<<", "https://ndc.example/a") is None
+
+
+def test_without_metadata_the_extractor_finds_the_same_text() -> None:
+    for path in sorted(ARTICLES.glob("*.html")):
+        full = extract_page(path.read_bytes(), "https://ndc.example/a")
+        bare = extract_page(path.read_bytes(), "https://ndc.example/a", metadata=False)
+        assert (bare is None) == (full is None), path.name
+        if full is not None and bare is not None:
+            assert bare.text == full.text, path.name
+            assert (bare.title, bare.published, bare.authors) == ("", None, ())
+
+
+def test_an_item_the_feed_describes_fully_is_merged_as_with_the_page_metadata() -> None:
+    html = (ARTICLES / "article-2.html").read_bytes()
+    when = datetime(2024, 3, 1, tzinfo=UTC)
+    complete = replace(item("Un résumé."), authors=("Rédaction",), published=when)
+    page = extract_page(html, "https://ndc.example/a")
+    assert page is not None
+    assert _with_page(complete, html, "https://ndc.example/a", "fr") == merge_page(
+        complete, page, "fr"
+    )
+    # Without a date, the page's is used.
+    undated = replace(complete, published=None)
+    merged = _with_page(undated, html, "https://ndc.example/a", "fr")
+    assert merged is not None
+    assert merged.published == datetime(2024, 3, 5, 9, 30, tzinfo=UTC)
 
 
 class NoAlerts:

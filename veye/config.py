@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -79,6 +80,10 @@ class CrawlSettings(_Model):
     #: this). With several workers on one PostgreSQL database, a dead worker's sources are
     #: taken over by the others within about this long.
     source_lease: Duration = 60.0
+    #: Processes that parse feeds and extract article pages beside the one that stores, for a
+    #: crawl of 8 sources or more (`veye crawl`); unset is one per core, at most 4; 0 keeps
+    #: everything in one process.
+    parse_processes: int | None = Field(None, ge=0, le=32)
 
     @field_validator("min_delay", mode="before")
     @classmethod
@@ -103,11 +108,14 @@ class CrawlSettings(_Model):
     def collect_options(self) -> CollectOptions:
         from crawler.collect import CollectOptions
 
-        return CollectOptions(
+        options = CollectOptions(
             full_text=self.full_text,
             full_text_limit=self.full_text_limit,
             spider_time_limit=self.spider_time_limit,
         )
+        if self.parse_processes is not None:
+            options = replace(options, parse_workers=self.parse_processes)
+        return options
 
 
 class SourceSettings(_Model):

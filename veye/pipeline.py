@@ -3,7 +3,9 @@ owe alerts, with everything after classification in one transaction."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import gc
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -12,12 +14,21 @@ import sqlalchemy as sa
 
 from alerts.verdict import Verdict
 from crawler.records import ArticleData
-from storage import clusters
+from storage import clusters, similarity
 from storage.items import save_items
 from storage.records import ClusterChange, SaveReport
+from storage.similarity import Signature
 from storage.store import Store
 
-__all__ = ["AlertPlanner", "Classifier", "ProcessReport", "process"]
+__all__ = [
+    "AlertPlanner",
+    "Classifier",
+    "Prepared",
+    "ProcessReport",
+    "init_worker",
+    "prepare",
+    "process",
+]
 
 
 class Classifier(Protocol):
@@ -52,6 +63,37 @@ class ProcessReport:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """What is known of an item before the store sees it, worked out where CPU is spare (a
+    worker process of the crawl): its verdict and its text's MinHash signature."""
+
+    verdict: Verdict
+    signature: Signature | None
+
+
+#: The classifier and signature threshold of a worker process (see :func:`init_worker`).
+_worker: tuple[Classifier, int] | None = None
+
+
+def init_worker(classifier: Classifier, min_words: int) -> None:
+    """Make :func:`prepare` usable in this (worker) process."""
+    global _worker
+    _worker = (classifier, min_words)
+
+
+def prepare(articles: Sequence[ArticleData]) -> list[Prepared]:
+    """:class:`Prepared` of each item, in a process set up by :func:`init_worker`."""
+    if _worker is None:
+        raise RuntimeError("prepare() runs in a process set up by init_worker()")
+    classifier, min_words = _worker
+    sigs = similarity.signatures([a.text or a.summary for a in articles], min_words=min_words)
+    return [
+        Prepared(classifier.classify(a.title, a.text, a.language), sig)
+        for a, sig in zip(articles, sigs, strict=True)
+    ]
+
+
 def process(
     store: Store,
     classifier: Classifier,
@@ -60,6 +102,7 @@ def process(
     now: datetime,
     planner: AlertPlanner | None = None,
     clustering: clusters.ClusterParams | None = None,
+    prepared: Sequence[Prepared | None] | None = None,
 ) -> ProcessReport:
     """Classify what is new or changed in ``articles``, store the batch, cluster it, and owe
     its alerts.
@@ -67,14 +110,58 @@ def process(
     Items the store already holds unchanged are not classified again: a re-poll of a busy feed
     costs a key lookup per item, not a filter run. Storing, clustering and owing alerts share
     one transaction, so a crash never leaves an alerted item without its alert. ``clustering``
-    is ``Settings.clusters.params()`` (the defaults when not given)."""
-    unchanged = store.unchanged_keys(articles)
+    is ``Settings.clusters.params()`` (the defaults when not given). ``prepared`` (in the
+    order of ``articles``, ``None`` where not worked out) saves classifying and signing
+    those items here; it must come from the same classifier and clustering settings."""
+    with _collector_paused():
+        return _process(store, classifier, articles, now, planner, clustering, prepared)
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """The cyclic garbage collector off for the duration. A batch builds many small
+    containers that live until it ends (band lists, rows, candidates): the collector would
+    scan them over and over for the few cycles it may leave, a fifth of the time of a large
+    batch. Those cycles are collected once it is back on. (Where several threads store at
+    once, the first one in turns it back on.)"""
+    was_on = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_on:
+            gc.enable()
+
+
+def _process(
+    store: Store,
+    classifier: Classifier,
+    articles: Sequence[ArticleData],
+    now: datetime,
+    planner: AlertPlanner | None,
+    clustering: clusters.ClusterParams | None,
+    prepared: Sequence[Prepared | None] | None,
+) -> ProcessReport:
+    ready = prepared if prepared is not None else [None] * len(articles)
+    # A prepared verdict is used only if the item turns out new or changed (storage ignores
+    # it otherwise): only the others need the lookup that saves classifying them.
+    unchanged = store.unchanged_keys([a for a, p in zip(articles, ready, strict=True) if p is None])
     items = [
-        (a, None if a.key in unchanged else classifier.classify(a.title, a.text, a.language))
-        for a in articles
+        (
+            a,
+            None
+            if a.key in unchanged
+            else p.verdict
+            if p is not None
+            else classifier.classify(a.title, a.text, a.language),
+        )
+        for a, p in zip(articles, ready, strict=True)
     ]
+    signed = {i: p.signature for i, p in enumerate(ready) if p is not None}
     with store.transaction() as conn:
         saved = save_items(conn, items, now=now)
-        changes = clusters.assign(conn, saved, items, now=now, settings=clustering)
+        changes = clusters.assign(
+            conn, saved, items, now=now, settings=clustering, signed=signed or None
+        )
         owed = planner.enqueue(conn, changes, now=now) if planner else 0
     return ProcessReport(saved, changes, owed)
