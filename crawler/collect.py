@@ -193,16 +193,24 @@ async def collect(
         return _note_overlap(source, result, others)
 
     with owned or contextlib.nullcontext():
-        # Only the polls still running are kept here (to be cancelled): a finished one's
-        # items belong to whoever took them, so memory stays flat however many sources.
+        # Only the polls still running are kept here (to be cancelled), and each finished one
+        # only until it is handed over: its items then belong to whoever took them, so memory
+        # stays flat however many sources. (``asyncio.as_completed`` would keep every task,
+        # results and all, until the last one is taken.)
         running: set[asyncio.Future[FetchResult]] = set()
+        finished: asyncio.Queue[asyncio.Future[FetchResult]] = asyncio.Queue()
+        started = 0
         for s in sources:
             task = asyncio.ensure_future(one(s))
             running.add(task)
             task.add_done_callback(running.discard)
+            task.add_done_callback(finished.put_nowait)
+            started += 1
         try:
-            for next_done in asyncio.as_completed(list(running)):
-                yield await next_done
+            for _ in range(started):
+                result = (await finished.get()).result()
+                yield result
+                del result
         finally:
             for t in list(running):
                 t.cancel()
