@@ -10,6 +10,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.sqlite.base import SQLiteCompiler
 from sqlalchemy.engine import Engine
 from sqlalchemy.engine.url import make_url
@@ -17,7 +18,14 @@ from sqlalchemy.engine.url import make_url
 from storage import fts
 from storage.errors import DatabaseUnavailable
 
-__all__ = ["connect", "current_revision", "head_revision", "include_object", "upgrade"]
+__all__ = [
+    "connect",
+    "current_revision",
+    "head_revision",
+    "include_object",
+    "insert_for",
+    "upgrade",
+]
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
 #: Seconds a writer waits for another writer's lock before giving up.
@@ -62,6 +70,16 @@ class _SQLiteCompiler(SQLiteCompiler):
 
     def get_from_hint_text(self, table: Any, text: str | None) -> str | None:
         return text
+
+
+def insert_for(conn: sa.Connection, table: sa.Table) -> Any:
+    """``INSERT`` into ``table`` in the connection's dialect, with its ``ON CONFLICT``
+    clauses (PostgreSQL's or SQLite's); ``None`` for a database without them."""
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    if conn.dialect.name == "sqlite":
+        return sqlite.insert(table)
+    return None
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
+from storage import db
 from storage.schema import alerts, article_sources, articles, clusters, deliveries
 
 __all__ = [
@@ -163,14 +163,10 @@ def _insert_ignoring_duplicates(conn: sa.Connection, values: dict[str, Any]) -> 
     transaction (PostgreSQL would, on a plain unique violation). Returns rows written."""
     conflict = ["cluster_id", "channel", "event", "occasion"]
     # Counted from RETURNING: a driver's rowcount for an upsert is not portable.
-    if conn.dialect.name == "postgresql":
-        pg = postgresql.insert(alerts).values(**values)
-        stmt = pg.on_conflict_do_nothing(index_elements=conflict).returning(alerts.c.id)
-        return len(conn.execute(stmt).all())
-    if conn.dialect.name == "sqlite":
-        lite = sqlite.insert(alerts).values(**values)
-        stmt = lite.on_conflict_do_nothing(index_elements=conflict).returning(alerts.c.id)
-        return len(conn.execute(stmt).all())
+    insert = db.insert_for(conn, alerts)
+    if insert is not None:
+        stmt = insert.values(**values).on_conflict_do_nothing(index_elements=conflict)
+        return len(conn.execute(stmt.returning(alerts.c.id)).all())
     known = conn.execute(
         sa.select(alerts.c.id).where(*[alerts.c[k] == values[k] for k in conflict])
     ).first()

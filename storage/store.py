@@ -9,8 +9,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 
 from crawler.records import ArticleData, FetchResult, Validators
@@ -354,15 +352,13 @@ class Store:
 
 def _insert_ignore(conn: sa.Connection) -> Any:
     """``INSERT INTO runtime ... ON CONFLICT DO NOTHING`` in the connection's dialect."""
-    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    return insert(runtime).on_conflict_do_nothing(index_elements=["key"])
+    return db.insert_for(conn, runtime).on_conflict_do_nothing(index_elements=["key"])
 
 
 def _upsert_runtime(conn: sa.Connection, values: dict[str, Any]) -> None:
     """Insert or replace one runtime entry in one statement: workers sharing a database may
     write the same key at once."""
-    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    stmt = insert(runtime).values(**values)
+    stmt = db.insert_for(conn, runtime).values(**values)
     conn.execute(
         stmt.on_conflict_do_update(
             index_elements=["key"],

@@ -26,7 +26,7 @@ from veye.app import App
 from veye.config import Settings, load_settings
 from veye.crawl import crawl_once
 from veye.errors import ConfigError
-from veye.health import HEARTBEAT
+from veye.health import HEARTBEAT, live_workers
 from veye.lock import InstanceLock, lock_path_for
 
 log = logging.getLogger("veye.daemon")
@@ -158,14 +158,8 @@ class Daemon:
         live worker), else an even split among the workers whose heartbeat is fresh."""
         if not self.shared:
             return sources
-        fresh = timedelta(seconds=3 * self.heartbeat_every)
-        now = self.clock()
-        live = {
-            key
-            for key, (_value, at) in self.app.store.runtime_with_prefix("worker:").items()
-            if now - at < fresh
-        } | {f"worker:{self.worker}"}
-        return -(-sources // len(live))
+        live = set(live_workers(self.app.store, self.clock(), self.heartbeat_every))
+        return -(-sources // len(live | {self.worker}))
 
     def _renew_leases(self) -> None:
         """Keep this worker's sources while it lives: a worker that dies stops renewing, and

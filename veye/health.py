@@ -56,6 +56,17 @@ def stale_after(interval: float) -> timedelta:
     return max(timedelta(seconds=interval * STALE_INTERVALS), STALE_FLOOR)
 
 
+def live_workers(store: Store, now: datetime, heartbeat: float = HEARTBEAT) -> dict[str, datetime]:
+    """Workers sharing a server database whose heartbeat is fresh (under three missed), by
+    id, with their last beat."""
+    fresh = timedelta(seconds=3 * heartbeat)
+    return {
+        key.removeprefix("worker:"): at
+        for key, (_value, at) in store.runtime_with_prefix("worker:").items()
+        if now - at < fresh
+    }
+
+
 def check(settings: Settings, store: Store, now: datetime) -> Health:
     beat = store.get_runtime("daemon")
     info: dict[str, Any] = dict(beat[0]) if beat and isinstance(beat[0], dict) else {}
@@ -64,11 +75,7 @@ def check(settings: Settings, store: Store, now: datetime) -> Health:
     lock_path = lock_path_for(settings.database_url())
     if lock_path is None:
         # A server database: workers beat under their own keys; alive while any one does.
-        workers = {
-            key.removeprefix("worker:"): at
-            for key, (_value, at) in store.runtime_with_prefix("worker:").items()
-            if now - at < fresh
-        }
+        workers = live_workers(store, now)
         info["workers"] = sorted(workers)
         alive = bool(workers)
         if workers:
