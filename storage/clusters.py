@@ -27,6 +27,7 @@ import sqlalchemy as sa
 
 from crawler.records import ArticleData
 from storage import events, signatures, similarity
+from storage.db import insert_many_ids
 from storage.records import (
     ClusterChange,
     ClusterDetail,
@@ -350,7 +351,7 @@ class _Batch:
             }
             for s, title, at in self.created
         ]
-        ids = list(self.conn.execute(_CREATE_MANY, rows).scalars())
+        ids = insert_many_ids(self.conn, clusters, rows)
         real = {s.id: int(i) for (s, _, _), i in zip(self.created, ids, strict=True)}
         for s, _, _ in self.created:
             del self.states[s.id]
@@ -555,7 +556,6 @@ _PROVISIONAL = (1 << 31) - (1 << 20)
 
 # Statements built once: building a statement costs more than SQLite takes to run it.
 _CREATE = clusters.insert().returning(clusters.c.id)
-_CREATE_MANY = clusters.insert().returning(clusters.c.id, sort_by_parameter_order=True)
 _CLUSTERS = sa.select(clusters).where(clusters.c.id.in_(sa.bindparam("ids", expanding=True)))
 _RESTATE = clusters.update().where(clusters.c.id == sa.bindparam("cid"))
 _LINK = (

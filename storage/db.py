@@ -24,6 +24,7 @@ __all__ = [
     "head_revision",
     "include_object",
     "insert_for",
+    "insert_many_ids",
     "upgrade",
 ]
 
@@ -80,6 +81,27 @@ def insert_for(conn: sa.Connection, table: sa.Table) -> Any:
     if conn.dialect.name == "sqlite":
         return sqlite.insert(table)
     return None
+
+
+def insert_many_ids(conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert ``rows`` into ``table`` (its primary key ``id`` generated) and return their ids,
+    in the order of ``rows``.
+
+    SQLAlchemy can return ordered ids from one multi-row insert on PostgreSQL, but on SQLite
+    it falls back to one statement per row for that. There the caller holds the write lock
+    (``Store.transaction``), so the next ids are known: SQLite would itself give
+    ``max(id) + 1, + 2, ...`` (the tables are not ``AUTOINCREMENT``), and the rows go in with
+    those ids in one executemany."""
+    if not rows:
+        return []
+    if conn.dialect.name != "sqlite":
+        stmt = table.insert().returning(table.c.id, sort_by_parameter_order=True)
+        return [int(i) for i in conn.execute(stmt, rows).scalars()]
+    top = conn.execute(sa.select(sa.func.max(table.c.id))).scalar_one()
+    first = int(top or 0) + 1
+    ids = list(range(first, first + len(rows)))
+    conn.execute(table.insert(), [{**row, "id": i} for row, i in zip(rows, ids, strict=True)])
+    return ids
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from crawler.records import ArticleData
+from storage.db import insert_many_ids
 from storage.records import SaveOutcome, SaveReport, VerdictLike
 from storage.schema import article_entities, article_sources, articles
 
@@ -16,7 +17,6 @@ __all__ = ["save_items"]
 
 
 #: Built once: SQLAlchemy caches the compiled form of a statement object it has seen.
-_INSERT_ARTICLES = articles.insert().returning(articles.c.id, sort_by_parameter_order=True)
 _INSERT_CARRIERS = article_sources.insert()
 _INSERT_ENTITIES = article_entities.insert()
 _DELETE_ENTITIES = article_entities.delete().where(
@@ -84,7 +84,7 @@ def save_items(
         else:
             plan.append(("seen", row))
     if fresh:
-        ids = list(conn.execute(_INSERT_ARTICLES, fresh).scalars())
+        ids = insert_many_ids(conn, articles, fresh)
         for row in known.values():
             if row["id"] is None:
                 row["id"] = ids[row["fresh"]]
@@ -115,7 +115,7 @@ def _row(a: ArticleData, verdict: VerdictLike | None, now: datetime) -> dict[str
         "guid": a.guid,
         "title": a.title,
         "summary": a.summary,
-        "text": a.text,
+        "text": _stored_text(a),
         "language": a.language,
         "published_at": a.published,
         "authors": list(a.authors),
@@ -126,6 +126,13 @@ def _row(a: ArticleData, verdict: VerdictLike | None, now: datetime) -> dict[str
         "salvaged": a.salvaged,
         **_verdict_values(verdict),
     }
+
+
+def _stored_text(a: ArticleData) -> str:
+    """The text column: empty when the text is the summary (a feed that carries the whole
+    story in its description), so it is neither stored nor indexed twice.
+    :func:`storage.store.to_stored` gives such a row its text back."""
+    return "" if a.text == a.summary else a.text
 
 
 def _update(
@@ -141,7 +148,7 @@ def _update(
             "article_id": article_id,
             "title": a.title,
             "summary": a.summary,
-            "text": a.text,
+            "text": _stored_text(a),
             "language": a.language,
             "content_hash": a.content_hash,
             "updated_at": now,

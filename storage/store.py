@@ -376,7 +376,8 @@ def to_stored(row: Any, outlets: tuple[str, ...] = ()) -> StoredArticle:
         url=row["url"],
         title=row["title"],
         summary=row["summary"],
-        text=row["text"],
+        # Stored empty when it is the summary (see storage.items).
+        text=row["text"] or row["summary"],
         language=row["language"],
         published_at=_utc(row["published_at"]),
         first_seen_at=_utc(row["first_seen_at"]),

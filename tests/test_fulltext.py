@@ -18,7 +18,7 @@ from crawler.fetch import Fetcher, FetchSettings
 from crawler.politeness import RobotsCache
 from crawler.records import ArticleData, Source
 from storage.schema import articles
-from storage.store import Store
+from storage.store import Store, to_stored
 from tests.localserver import LocalServer, Route
 from veye.crawl import CrawlSummary, crawl_once
 
@@ -137,7 +137,11 @@ def crawl(
 
 def stored(store: Store) -> dict[str, dict[str, Any]]:
     with store.engine.connect() as conn:
-        return {r.guid: dict(r._mapping) for r in conn.execute(sa.select(articles))}
+        # The text as the store reads it back (stored empty when it is the summary).
+        return {
+            r.guid: {**r._mapping, "text": to_stored(r._mapping).text}
+            for r in conn.execute(sa.select(articles))
+        }
 
 
 @pytest.fixture

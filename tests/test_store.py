@@ -71,6 +71,33 @@ def test_an_item_seen_again_is_stored_once(store: Store) -> None:
     assert store.count() == 2
 
 
+def test_each_new_item_gets_its_own_id_after_the_stored_ones(store: Store) -> None:
+    (first,) = store.save([(article(1), None)], now=NOW).outcomes
+    batch = [article(n) for n in (5, 3, 9, 4)]
+    report = store.save([(a, None) for a in batch], now=NOW)
+    ids = [o.article_id for o in report.outcomes]
+    assert len(set(ids)) == 4
+    assert min(ids) > first.article_id
+    for a, article_id in zip(batch, ids, strict=True):
+        got = store.get(article_id)
+        assert got is not None
+        assert (got.key, got.title) == (a.key, a.title)
+
+
+def test_a_text_that_is_the_summary_is_stored_once_and_read_back_whole(store: Store) -> None:
+    from storage.search import search
+
+    same = article(1, summary="Évasion à la prison civile", text="Évasion à la prison civile")
+    (o,) = store.save([(same, None)], now=NOW).outcomes
+    with store.engine.connect() as conn:
+        raw = conn.execute(sa.text("SELECT summary, text FROM articles")).one()
+    assert tuple(raw) == ("Évasion à la prison civile", "")
+    got = store.get(o.article_id)
+    assert got is not None
+    assert (got.summary, got.text) == ("Évasion à la prison civile", "Évasion à la prison civile")
+    assert [h.article.text for h in search(store.engine, "evasion")] == [got.text]
+
+
 def test_the_same_guid_with_a_new_url_is_the_same_item(store: Store) -> None:
     store.save([(article(1), None)], now=NOW)
     moved = article(1, url="https://example.org/new-1", canonical_url="https://example.org/new-1")

@@ -191,7 +191,7 @@ def crawl_once(
         if not todo:
             return result, None
         try:
-            done = await offload.run(prepare, [items[i] for i in todo])
+            done = (await offload.run(prepare, [items[i] for i in todo])).unpack()
         except CrawlError:  # a worker died: the items are classified here instead
             return result, None
         out: list[Prepared | None] = [None] * len(items)
