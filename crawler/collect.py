@@ -11,7 +11,6 @@ import time
 from collections.abc import AsyncIterator, Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
-from crawler import language
 from crawler.article import Wanted, add_full_text
 from crawler.errors import CrawlError, FetchError
 from crawler.feeds import ParsedFeed, parse_feed
@@ -228,10 +227,6 @@ def offload_for(
     at least ``options.parse_pool_threshold`` feeds, else a thread."""
     feeds = sum(1 for s in sources if s.kind == "feed")
     workers = options.parse_workers if feeds >= options.parse_pool_threshold else 0
-    if workers:
-        # Loaded once here, before the workers are forked, it is theirs for free: each would
-        # otherwise spend 0.6 s loading it, a quarter of a 10,000-item crawl's time.
-        language.load()
     return Offload(workers, initializer=initializer, initargs=initargs)
 
 

@@ -18,11 +18,6 @@ _lock = threading.Lock()
 _identifier: Any = None
 
 
-def load() -> None:
-    """Load the model now (else it is loaded on first use)."""
-    _model()
-
-
 def _model() -> Any:
     global _identifier
     with _lock:

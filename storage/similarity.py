@@ -135,8 +135,54 @@ def signature(text: str, *, min_words: int = MIN_WORDS) -> Signature | None:
 
 
 def signatures(texts: Sequence[str], *, min_words: int = MIN_WORDS) -> list[Signature | None]:
-    """:func:`signature` of each text of a batch."""
-    return [signature(t, min_words=min_words) for t in texts]
+    """:func:`signature` of each text of a batch, worked out for the whole batch at once: the
+    same values, without the per-text cost of a few dozen small array operations (which was
+    most of the cost of signing a news item one text at a time)."""
+    out: list[Signature | None] = [None] * len(texts)
+    chunk: list[tuple[int, list[str]]] = []
+    shingled = 0
+    for i, text in enumerate(texts):
+        ws = words(text)
+        if len(ws) < max(min_words, SHINGLE_WORDS):
+            if len(ws) >= min_words:  # too few words for one full shingle: the slow way
+                out[i] = _minhash(_shingles(ws, SHINGLE_WORDS))
+            continue
+        chunk.append((i, ws))
+        shingled += len(ws)
+        if shingled >= _BATCH_SHINGLES:
+            _sign_many(chunk, out)
+            chunk, shingled = [], 0
+    if chunk:
+        _sign_many(chunk, out)
+    return out
+
+
+#: Shingles signed in one go, at most: bounds the (shingles x NUM_PERM) working array.
+_BATCH_SHINGLES = 2_000
+
+
+def _sign_many(texts: list[tuple[int, list[str]]], out: list[Signature | None]) -> None:
+    """Sign texts of at least SHINGLE_WORDS words each into ``out`` (by their index)."""
+    hashed = np.array([zlib.crc32(w.encode()) for _, ws in texts for w in ws], dtype=np.uint64)
+    # Shingle k of a text starts at its word k; each text's last SHINGLE_WORDS - 1 words start
+    # none (a shingle never spans two texts).
+    lengths = np.array([len(ws) for _, ws in texts])
+    counts = lengths - SHINGLE_WORDS + 1
+    text_starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))
+    shingle_starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    first = np.repeat(text_starts - shingle_starts, counts) + np.arange(counts.sum())
+    combined = np.zeros(len(first), dtype=np.uint64)
+    for j in range(SHINGLE_WORDS):
+        combined ^= _mix(hashed[first + j] * _POS[j] + np.uint64(j))
+    folded = ((combined ^ (combined >> np.uint64(32))) & np.uint64(0xFFFFFFFF)).astype(np.uint32)
+    # MinHash of a set is the minimum over its members: a repeated shingle changes nothing, so
+    # the per-text de-duplication of _shingles is not needed here.
+    values = folded.astype(np.uint64)[:, None] * _A[None, :]
+    values += _B[None, :]
+    values >>= np.uint64(32)
+    mins = np.minimum.reduceat(values, shingle_starts, axis=0).astype(np.uint32)
+    for (i, _), sig in zip(texts, mins, strict=True):
+        out[i] = sig
 
 
 def _minhash(hashes: npt.NDArray[np.uint32]) -> Signature:

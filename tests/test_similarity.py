@@ -114,3 +114,25 @@ def test_normalise_is_idempotent(text: str) -> None:
     once = sim.normalise(text)
     assert sim.normalise(once) == once
     assert once == once.strip()
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(
+    st.lists(st.lists(st.sampled_from(VOCAB), max_size=60), min_size=1, max_size=12),
+    st.integers(min_value=1, max_value=25),
+)
+def test_a_batch_is_signed_exactly_as_each_text_alone(
+    texts: list[list[str]], min_words: int
+) -> None:
+    # Long enough batches cross the chunk size, so chunk edges are covered too.
+    batch = [" ".join(ws) for ws in texts] * 40
+    one_by_one = [sim.signature(t, min_words=min_words) for t in batch]
+    together = sim.signatures(batch, min_words=min_words)
+    assert len(together) == len(batch)
+    for alone, signed in zip(one_by_one, together, strict=True):
+        if alone is None:
+            assert signed is None
+        else:
+            assert signed is not None
+            assert signed.dtype == np.uint32
+            assert np.array_equal(alone, signed)
