@@ -55,11 +55,15 @@ def _model() -> Any:
     global _identifier
     with _lock:
         if _identifier is None:
-            path = cache_file()
-            _identifier = _from_cache(path)
+            try:
+                path: Path | None = cache_file()
+            except (RuntimeError, KeyError):  # no home directory to keep a cache in
+                path = None
+            _identifier = _from_cache(path) if path else None
             if _identifier is None:
                 _identifier = _from_package()
-                _save(_identifier, path)
+                if path:
+                    _save(_identifier, path)
     return _identifier
 
 
