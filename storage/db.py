@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from sqlalchemy.engine.url import make_url
 
 from storage import fts
 from storage.errors import DatabaseUnavailable
+from storage.records import RawJSON
 
 __all__ = [
     "connect",
@@ -41,7 +43,7 @@ def connect(url: str) -> Engine:
         parsed = make_url(url)
     except sa.exc.ArgumentError as e:
         raise DatabaseUnavailable(f"not a database URL: {url!r} ({e})") from e
-    kwargs: dict[str, Any] = {}
+    kwargs: dict[str, Any] = {"json_serializer": _to_json}
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
@@ -63,6 +65,11 @@ def connect(url: str) -> Engine:
         sa.event.listen(engine, "connect", _sqlite_pragmas)
         engine.dialect.statement_compiler = _SQLiteCompiler
     return engine
+
+
+def _to_json(value: Any) -> str:
+    """JSON columns' encoder: a document already written (:class:`RawJSON`) goes in as it is."""
+    return value if isinstance(value, RawJSON) else json.dumps(value)
 
 
 class _SQLiteCompiler(SQLiteCompiler):

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from crawler.records import ArticleData
 from storage.db import insert_many_ids
-from storage.records import SaveOutcome, SaveReport, VerdictLike
+from storage.records import PackedVerdict, SaveOutcome, SaveReport, VerdictLike
 from storage.schema import article_entities, article_sources, articles
 
 __all__ = ["save_items"]
@@ -165,12 +165,8 @@ def _entity_rows(article_id: int, verdict: VerdictLike | None) -> list[dict[str,
     """Rows of ``article_entities`` for the entities of an item's verdict."""
     if verdict is None:
         return []
-    found = {
-        (str(e["kind"]), str(e["name"]))
-        for e in verdict.to_dict().get("entities", ())
-        if isinstance(e, dict) and e.get("kind") and e.get("name")
-    }
-    return [{"article_id": article_id, "kind": k, "name": n} for k, n in sorted(found)]
+    packed = verdict if isinstance(verdict, PackedVerdict) else PackedVerdict.of(verdict)
+    return [{"article_id": article_id, "kind": k, "name": n} for k, n in packed.entities]
 
 
 def _existing(conn: sa.Connection, batch: list[ArticleData]) -> dict[str, dict[str, Any]]:
@@ -225,5 +221,5 @@ def _verdict_values(verdict: VerdictLike | None) -> dict[str, Any]:
         "alert": verdict.alert,
         "categories": f" {cats} " if cats else "",
         "score": float(verdict.score),
-        "verdict": verdict.to_dict(),
+        "verdict": verdict.document if isinstance(verdict, PackedVerdict) else verdict.to_dict(),
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,6 +19,48 @@ class VerdictLike(Protocol):
     @property
     def score(self) -> float: ...
     def to_dict(self) -> dict[str, Any]: ...
+
+
+class RawJSON(str):
+    """A JSON document already written: stored as it is in a JSON column (see
+    :func:`storage.db.connect`), not encoded again."""
+
+    __slots__ = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PackedVerdict:
+    """A verdict in the form storage writes, worked out where CPU is spare (a crawl's worker
+    processes): its JSON document written and its entities listed. It also crosses between
+    processes at a fraction of the cost of the filter's nested records."""
+
+    alert: bool
+    categories: tuple[str, ...]
+    score: float
+    #: ``to_dict()`` of the verdict, as JSON.
+    document: RawJSON
+    #: ``(kind, name)`` of each entity found, sorted, without repeats.
+    entities: tuple[tuple[str, str], ...]
+
+    @classmethod
+    def of(cls, verdict: VerdictLike) -> PackedVerdict:
+        doc = verdict.to_dict()
+        found = {
+            (str(e["kind"]), str(e["name"]))
+            for e in doc.get("entities", ())
+            if isinstance(e, dict) and e.get("kind") and e.get("name")
+        }
+        return cls(
+            bool(verdict.alert),
+            tuple(verdict.categories),
+            float(verdict.score),
+            RawJSON(json.dumps(doc)),
+            tuple(sorted(found)),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = json.loads(self.document)
+        return out
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@ from alembic.runtime.migration import MigrationContext
 from alerts.verdict import Verdict
 from crawler.records import ArticleData, FetchResult, Validators
 from storage import db
+from storage.records import PackedVerdict
 from storage.schema import metadata
 from storage.store import Store
 
@@ -208,6 +209,46 @@ def test_entities_are_indexed_and_replaced_on_edit(store: Store) -> None:
             {"a": o.article_id},
         ).all()
     assert [tuple(n) for n in names] == [("Mirebalais",)]
+
+
+def test_a_packed_verdict_is_stored_exactly_as_the_verdict_itself(store: Store) -> None:
+    from alerts.verdict import EntityHit, Evidence
+
+    doc = "Titre 1\n\nÉvasion à Mirebalais et à Hinche"
+    verdict = Verdict(
+        alert=True,
+        categories=("prison_break",),
+        score=3.5,
+        entities=(
+            EntityHit("place", "Mirebalais", "Mirebalais", 20, 30, "Centre", (18.83, -72.1)),
+            EntityHit("place", "Hinche", "Hinche", 36, 42, "Centre", (19.14, -72.0)),
+            EntityHit("place", "Mirebalais", "Mirebalais", 20, 30, "Centre", (18.83, -72.1)),
+        ),
+        evidence=(Evidence("prison_break", "évasion", "Évasion", 9, 16, 2.0),),
+        notes=("a note",),
+    )
+    packed = PackedVerdict.of(verdict)
+    assert packed.to_dict() == verdict.to_dict()
+    saved = store.save(
+        [(article(1, text=doc), verdict), (article(2, text=doc), packed)], now=NOW
+    ).outcomes
+    plain, from_packed = (store.get(o.article_id) for o in saved)
+    assert plain is not None
+    assert from_packed is not None
+    assert from_packed.verdict == plain.verdict == verdict.to_dict()
+    assert (from_packed.alert, from_packed.categories, from_packed.score) == (
+        plain.alert,
+        plain.categories,
+        plain.score,
+    )
+    with store.engine.connect() as conn:
+        entities = conn.execute(
+            sa.text("SELECT article_id, kind, name FROM article_entities ORDER BY 1, 2, 3")
+        ).all()
+    ids = [o.article_id for o in saved]
+    assert [tuple(e) for e in entities] == [
+        (i, "place", n) for i in sorted(ids) for n in ("Hinche", "Mirebalais")
+    ]
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])

@@ -18,7 +18,7 @@ from alerts.verdict import Verdict
 from crawler.records import ArticleData
 from storage import clusters, similarity
 from storage.items import save_items
-from storage.records import ClusterChange, SaveReport
+from storage.records import ClusterChange, PackedVerdict, SaveReport, VerdictLike
 from storage.similarity import Signature
 from storage.store import Store
 
@@ -71,7 +71,7 @@ class Prepared:
     """What is known of an item before the store sees it, worked out where CPU is spare (a
     worker process of the crawl): its verdict and its text's MinHash signature."""
 
-    verdict: Verdict
+    verdict: VerdictLike
     signature: Signature | None
 
 
@@ -88,10 +88,11 @@ def init_worker(classifier: Classifier, min_words: int) -> None:
 @dataclass(frozen=True, slots=True)
 class PreparedBatch:
     """:class:`Prepared` of several items, in the form that crosses from a worker process at
-    least cost: their signatures as one array (pickling 128-number arrays one by one cost a
-    tenth of an item's whole processing)."""
+    least cost: their verdicts packed (JSON written, entities listed: work taken off the
+    process that stores), their signatures as one array (pickling 128-number arrays one by
+    one cost a tenth of an item's whole processing)."""
 
-    verdicts: tuple[Verdict, ...]
+    verdicts: tuple[PackedVerdict, ...]
     #: Which items have a signature (too short a text has none), and those signatures.
     signed: tuple[bool, ...]
     signatures: npt.NDArray[np.uint32]
@@ -113,7 +114,7 @@ def prepare(articles: Sequence[ArticleData]) -> PreparedBatch:
     sigs = similarity.signatures([a.text or a.summary for a in articles], min_words=min_words)
     present = [s for s in sigs if s is not None]
     return PreparedBatch(
-        tuple(classifier.classify(a.title, a.text, a.language) for a in articles),
+        tuple(PackedVerdict.of(classifier.classify(a.title, a.text, a.language)) for a in articles),
         tuple(s is not None for s in sigs),
         np.stack(present) if present else np.empty((0, similarity.NUM_PERM), np.uint32),
     )
