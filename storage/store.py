@@ -188,30 +188,22 @@ class Store:
     ) -> None:
         """Store how a poll went: caching headers on success, the error and its count on
         failure."""
-        values: dict[str, Any] = {
-            "last_poll_at": now,
-            "last_status": result.status,
-            "next_poll_at": next_poll_at,
-        }
+        self.record_polls([(result, now, new_items, next_poll_at)])
+
+    def record_polls(
+        self, polls: Sequence[tuple[FetchResult, datetime, int, datetime | None]]
+    ) -> None:
+        """:meth:`record_poll` of each ``(result, now, new_items, next_poll_at)``, in one
+        transaction (a crawl records a batch of polls at once)."""
+        if not polls:
+            return
         with self.engine.begin() as conn:
-            if result.error is None:
-                values.update(
-                    last_success_at=now,
-                    failing_since=None,
-                    error_count=0,
-                    etag=result.validators.etag,
-                    last_modified=result.validators.last_modified,
+            for result, now, new_items, next_poll_at in polls:
+                conn.execute(
+                    sources.update()
+                    .where(sources.c.name == result.source)
+                    .values(**_poll_values(result, now, new_items, next_poll_at))
                 )
-                if new_items:
-                    values.update(last_new_at=now, items_total=sources.c.items_total + new_items)
-            else:
-                values.update(
-                    last_error=result.error,
-                    last_error_at=now,
-                    error_count=sources.c.error_count + 1,
-                    failing_since=sa.func.coalesce(sources.c.failing_since, now),
-                )
-            conn.execute(sources.update().where(sources.c.name == result.source).values(**values))
 
     # -- items -----------------------------------------------------------------------------
 
@@ -365,6 +357,34 @@ def _upsert_runtime(conn: sa.Connection, values: dict[str, Any]) -> None:
             set_={"value": stmt.excluded.value, "updated_at": stmt.excluded.updated_at},
         )
     )
+
+
+def _poll_values(
+    result: FetchResult, now: datetime, new_items: int, next_poll_at: datetime | None
+) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "last_poll_at": now,
+        "last_status": result.status,
+        "next_poll_at": next_poll_at,
+    }
+    if result.error is None:
+        values.update(
+            last_success_at=now,
+            failing_since=None,
+            error_count=0,
+            etag=result.validators.etag,
+            last_modified=result.validators.last_modified,
+        )
+        if new_items:
+            values.update(last_new_at=now, items_total=sources.c.items_total + new_items)
+    else:
+        values.update(
+            last_error=result.error,
+            last_error_at=now,
+            error_count=sources.c.error_count + 1,
+            failing_since=sa.func.coalesce(sources.c.failing_since, now),
+        )
+    return values
 
 
 def to_stored(row: Any, outlets: tuple[str, ...] = ()) -> StoredArticle:

@@ -142,6 +142,7 @@ def crawl_once(
             else None
         )
         at = changed_at = 0
+        reports: list[tuple[FetchResult, ProcessReport | None, int]] = []
         for result, n, kept_text in parts:
             report: ProcessReport | None = None
             if processed is not None and n:
@@ -150,21 +151,30 @@ def crawl_once(
                 k = sum(1 for o in saved.outcomes if o.status in ("new", "also", "updated"))
                 report = ProcessReport(saved, processed.changes[changed_at : changed_at + k])
                 at, changed_at = at + n, changed_at + k
-            record(result, report, kept_text, now)
+            reports.append((result, report, kept_text))
+        # One transaction for the batch's polls, as for its items.
+        store.record_polls(
+            [
+                (
+                    result,
+                    now,
+                    report.saved.count("new") if report else 0,
+                    next_poll(by_name[result.source], result, errors_before(result), now),
+                )
+                for result, report, _ in reports
+            ]
+        )
+        for result, report, kept_text in reports:
+            record(result, report, kept_text)
 
-    def record(
-        result: FetchResult, processed: ProcessReport | None, kept_text: int, now: datetime
-    ) -> None:
-        source = by_name[result.source]
+    def errors_before(result: FetchResult) -> int:
+        state = states.get(result.source)
+        return state.error_count if state else 0
+
+    def record(result: FetchResult, processed: ProcessReport | None, kept_text: int) -> None:
+        """Report a poll whose items and health are stored."""
         report = processed.saved if processed else None
         new = report.count("new") if report else 0
-        errors_before = states[source.name].error_count if source.name in states else 0
-        store.record_poll(
-            result,
-            now=now,
-            new_items=new,
-            next_poll_at=next_poll(source, result, errors_before, now),
-        )
         outcome = SourceOutcome(
             source=result.source,
             state="error" if result.error else ("not modified" if result.not_modified else "ok"),
