@@ -197,7 +197,7 @@ class _Batch:
                 out.append((sig, table[row].tolist()))
                 row += 1
         self.db_bands, self.db_sigs = signatures.fetch_bands(
-            self.conn, ((i, h) for _, bands in out for i, h in enumerate(bands))
+            self.conn, table if table is not None else np.zeros((0, similarity.BANDS), np.int64)
         )
         # The clusters of the stored candidates are read when an item joins one (see
         # :meth:`state`): most candidates turn out too old or too different to join.
