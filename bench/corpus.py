@@ -101,12 +101,15 @@ DAYS = {
     "en": ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday"],
 }
 
+#: The article body of the pages' one layout, as a source's ``content_selector`` names it.
+CONTENT_SELECTOR = "div.entry-content"
 BOILERPLATE_HEAD = """<!DOCTYPE html><html lang="{lang}"><head><meta charset="utf-8">
 <title>{title}</title>
 <link rel="stylesheet" href="/style.css"></head><body><header><nav><ul>{nav}</ul></nav></header>
 <div class="ads">Publicité — Abonnez-vous à notre infolettre</div><main><article>
-<h1>{title}</h1><p class="byline">Par la rédaction · <time datetime="{iso}">{iso}</time></p>"""
-BOILERPLATE_FOOT = """</article><aside><h3>À lire aussi</h3><ul>{related}</ul></aside></main>
+<h1>{title}</h1><p class="byline">Par la rédaction · <time datetime="{iso}">{iso}</time></p>
+<div class="entry-content">"""
+BOILERPLATE_FOOT = """</div></article><aside><h3>À lire aussi</h3><ul>{related}</ul></aside></main>
 <footer><p>© Média de test. Tous droits réservés.</p><ul>{nav}</ul></footer></body></html>"""
 
 

@@ -27,8 +27,11 @@ QUERIES = [
 ]
 
 
-def veye_crawl(db: str, feeds: list[str], full_text: bool = False) -> dict[str, Any]:
-    """``veye crawl`` on the feeds, through the same function the CLI uses."""
+def veye_crawl(
+    db: str, feeds: list[str], full_text: bool = False, content_selector: str | None = None
+) -> dict[str, Any]:
+    """``veye crawl`` on the feeds, through the same function the CLI uses; with
+    ``content_selector``, every source has it configured (the article pages' known layout)."""
     from alerts.classify import Filter
     from crawler.collect import CollectOptions
     from crawler.fetch import Fetcher, FetchSettings
@@ -38,11 +41,14 @@ def veye_crawl(db: str, feeds: list[str], full_text: bool = False) -> dict[str, 
 
     store = Store.open(f"sqlite:///{db}")
     flt = Filter.load()
-    sources = [Source(f"feed{i}", "feed", url, interval=60) for i, url in enumerate(feeds)]
+    options = {"content_selector": content_selector} if content_selector else {}
+    sources = [
+        Source(f"feed{i}", "feed", url, interval=60, options=options) for i, url in enumerate(feeds)
+    ]
     # Every feed is on one host (127.0.0.1) here, so the per-host politeness that spaces
     # requests to one outlet would serialise the whole corpus: it is off, as reader has none.
     settings = FetchSettings(timeout=60, per_host_concurrency=16, min_delay=0)
-    options = CollectOptions(full_text=full_text, full_text_limit=10_000)
+    collect = CollectOptions(full_text=full_text, full_text_limit=10_000)
     started = time.perf_counter()
     summary = crawl_once(
         store,
@@ -50,7 +56,7 @@ def veye_crawl(db: str, feeds: list[str], full_text: bool = False) -> dict[str, 
         sources,
         fetcher_factory=lambda: Fetcher(settings),
         concurrency=16,
-        options=options,
+        options=collect,
     )
     elapsed = time.perf_counter() - started
     return {
@@ -63,6 +69,7 @@ def veye_crawl(db: str, feeds: list[str], full_text: bool = False) -> dict[str, 
         "failed": summary.failed,
         "items": store.count(),
         "not_modified": sum(1 for o in summary.outcomes if o.state == "not modified"),
+        "warnings": sorted({w for o in summary.outcomes for w in o.warnings}),
     }
 
 

@@ -1,5 +1,7 @@
 """Full article text: where a feed gives only a summary, fetch the article page politely and
-extract its main text, date and author with trafilatura.
+extract its main text, date and author: through the source's ``content_selector`` where it
+has one (:mod:`crawler.layouts`), else (or when the selector finds too little) with
+trafilatura.
 
 trafilatura is handed the HTML we fetched ourselves (through :class:`~crawler.fetch.Fetcher`,
 so robots.txt, per-host delays and the byte cap apply); it never touches the network."""
@@ -14,8 +16,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from crawler.errors import CrawlError, FetchError, RobotsDisallowed
-from crawler.fetch import Fetcher
+from crawler.fetch import Fetcher, Response
 from crawler.language import detect
+from crawler.layouts import CONTENT_SELECTOR, select_page
 from crawler.offload import Offload
 from crawler.records import ArticleData, Source
 from crawler.text import tidy
@@ -37,6 +40,8 @@ MAX_TEXT = 200_000
 #: Largest page handed to the extractor (its cost grows with the page).
 MAX_PAGE_BYTES = 5_000_000
 PAGE_ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.5"
+#: Article pages handed to the extractor in one call (fetched together, read together).
+PAGE_BATCH = 8
 
 #: Given the items that carry only a summary, the keys of those worth a page fetch (the
 #: caller leaves out what it already stores).
@@ -80,13 +85,32 @@ class PageText:
     description: str
     published: datetime | None
     authors: tuple[str, ...]
+    #: True when the source's content selector found the text (not the generic extractor).
+    by_selector: bool = False
 
 
-def extract_page(html: bytes | str, url: str, *, metadata: bool = True) -> PageText | None:
+def extract_page(
+    html: bytes | str, url: str, *, metadata: bool = True, selector: str | None = None
+) -> PageText | None:
     """Main text, title, date and authors of an article page; ``None`` when the page has no
     main text. Never raises for a bad page. Without ``metadata`` only the text is looked for
     (a third less work; the text is the same): title, description, date and authors come
-    back empty."""
+    back empty.
+
+    With ``selector`` (a source's ``content_selector``) the text is that of the elements it
+    selects, and the metadata that of the page's meta tags; where it selects too little
+    (:data:`crawler.layouts.MIN_TEXT`) the generic extractor reads the page instead."""
+    if selector:
+        laid = select_page(html, selector, metadata=metadata)
+        if laid is not None:
+            return PageText(
+                text=laid.text[:MAX_TEXT],
+                title=laid.title,
+                description=laid.description,
+                published=laid.published,
+                authors=laid.authors,
+                by_selector=True,
+            )
     import trafilatura  # heavy import, only for the crawls that need it
 
     try:
@@ -149,17 +173,35 @@ def merge_page(article: ArticleData, page: PageText, hint: str | None) -> Articl
     )
 
 
-def _with_page(article: ArticleData, html: bytes, url: str, hint: str | None) -> ArticleData | None:
-    """``article`` merged with its page's text, or ``None`` when the page has none (one call
-    to a worker process: extraction and language detection both cost CPU)."""
+def _with_page(
+    article: ArticleData, html: bytes, url: str, hint: str | None, selector: str | None = None
+) -> ArticleData | None:
+    """``article`` merged with its page's text, or ``None`` when the page has none."""
+    return _read_page(article, html, url, hint, selector)[0]
+
+
+def _read_page(
+    article: ArticleData, html: bytes, url: str, hint: str | None, selector: str | None
+) -> tuple[ArticleData | None, bool]:
+    """:func:`_with_page`, and whether ``selector`` missed (so the generic extractor read
+    the page). One call to a worker process: extraction and language detection both cost
+    CPU."""
     # The page's title, description, date and authors only fill what the feed left out.
     complete = bool(article.title and article.summary and article.published and article.authors)
-    page = extract_page(html, url, metadata=not complete)
+    page = extract_page(html, url, metadata=not complete, selector=selector)
+    missed = bool(selector) and (page is None or not page.by_selector)
     if page is None:
-        return None
+        return None, missed
     merged = merge_page(article, page, hint)
     _ = merged.key, merged.content_hash  # hashed here, in the worker, sent with the item
-    return merged
+    return merged, missed
+
+
+def _read_pages(
+    pages: Sequence[tuple[ArticleData, bytes, str]], hint: str | None, selector: str | None
+) -> list[tuple[ArticleData | None, bool]]:
+    """:func:`_read_page` of each ``(article, html, url)``, in one call to a worker."""
+    return [_read_page(article, html, url, hint, selector) for article, html, url in pages]
 
 
 def article_from_page(
@@ -167,7 +209,7 @@ def article_from_page(
 ) -> ArticleData | None:
     """An item built from an article page alone (spiders and sitemaps). ``title`` and
     ``published`` are what the listing or sitemap said, preferred over the page's."""
-    page = extract_page(html, url)
+    page = extract_page(html, url, selector=_selector(source))
     if page is None:
         return None
     title = title or page.title
@@ -201,7 +243,8 @@ async def add_full_text(
     Pages are fetched for at most ``limit`` items per call, only for the keys ``wanted``
     returns (all, without it), politely (robots.txt, per-host delay, byte cap). A page that
     fails leaves its item as the feed gave it; failures come back as warnings. ``offload``
-    runs the extraction (a thread of this process without it)."""
+    runs the extraction (a thread of this process without it). A source with a
+    ``content_selector`` has its pages read through it, and a warning when it missed."""
     candidates = [a for a in articles if needs_full_text(a) and page_url(a)]
     if not candidates:
         return tuple(articles), ()
@@ -210,13 +253,15 @@ async def add_full_text(
     if not todo:
         return tuple(articles), ()
     allow_private = bool(source.options.get("allow_private"))
+    selector = _selector(source)
     offload = offload or Offload(0)
+    missed = 0
 
-    async def one(article: ArticleData) -> ArticleData | CrawlError:
+    async def fetch(article: ArticleData) -> Response | FetchError:
         url = page_url(article)
         assert url is not None
         try:
-            resp = await fetcher.get(
+            return await fetcher.get(
                 url,
                 accept=PAGE_ACCEPT,
                 robots=True,
@@ -226,16 +271,40 @@ async def add_full_text(
             )
         except FetchError as e:
             return e
-        # Extraction holds the GIL for a while: off the event loop, other fetches go on.
-        try:
-            merged = await offload.run(_with_page, article, resp.content, resp.url, source.language)
-        except CrawlError as e:
-            return e
-        if merged is None:
-            return CrawlError(f"no article text found on {resp.url}")
-        return merged
 
-    outcomes = await asyncio.gather(*(one(a) for a in todo))
+    async def group(batch: list[ArticleData]) -> list[ArticleData | CrawlError]:
+        nonlocal missed
+        fetched = await asyncio.gather(*(fetch(a) for a in batch))
+        pages = [(a, r) for a, r in zip(batch, fetched, strict=True) if isinstance(r, Response)]
+        read: list[tuple[ArticleData | None, bool]] | CrawlError = []
+        if pages:
+            # Extraction holds the GIL for a while: off the event loop, other fetches go on.
+            try:
+                read = await offload.run(
+                    _read_pages,
+                    [(a, r.content, r.url) for a, r in pages],
+                    source.language,
+                    selector,
+                )
+            except CrawlError as e:
+                read = e
+        outcome: dict[str, ArticleData | CrawlError] = {}
+        for i, (article, resp) in enumerate(pages):
+            if isinstance(read, CrawlError):
+                outcome[article.key] = read
+                continue
+            merged, miss = read[i]
+            missed += miss
+            outcome[article.key] = merged or CrawlError(f"no article text found on {resp.url}")
+        return [
+            r if isinstance(r, FetchError) else outcome[a.key]
+            for a, r in zip(batch, fetched, strict=True)
+        ]
+
+    # Pages go to the extractor a few at a time: one call per page cost the main process
+    # more in hand-offs to the worker processes than the extraction costs them.
+    groups = [todo[i : i + PAGE_BATCH] for i in range(0, len(todo), PAGE_BATCH)]
+    outcomes = [o for g in await asyncio.gather(*(group(g) for g in groups)) for o in g]
     done: dict[str, ArticleData] = {}
     failures: list[CrawlError] = []
     for article, outcome in zip(todo, outcomes, strict=True):
@@ -243,7 +312,20 @@ async def add_full_text(
             done[article.key] = outcome
         else:
             failures.append(outcome)
-    return tuple(done.get(a.key, a) for a in articles), _describe_failures(failures, len(todo))
+    notes = _describe_failures(failures, len(todo))
+    if missed:
+        notes += (
+            f"full text: {CONTENT_SELECTOR} {selector!r} found too little text on {missed} of "
+            f"{len(todo)} article pages, which the generic extractor read instead (has the "
+            "site's layout changed?)",
+        )
+    return tuple(done.get(a.key, a) for a in articles), notes
+
+
+def _selector(source: Source) -> str | None:
+    """The source's ``content_selector``, if it has one."""
+    value = source.options.get(CONTENT_SELECTOR)
+    return value.strip() or None if isinstance(value, str) else None
 
 
 def _describe_failures(failures: list[CrawlError], tried: int) -> tuple[str, ...]:

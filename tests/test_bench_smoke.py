@@ -50,4 +50,9 @@ def test_bench_runs_end_to_end_on_a_tiny_corpus(tmp_path: Path) -> None:
     assert ingest["veye_items_per_s"]["median"] > 0
     assert ingest["reader_items_per_s"]["median"] > 0
     assert results["search"]["items"] == 300
+    full = results["full_text"]
+    # Both full-text figures, each from a run in which every page was read as labelled.
+    assert full["articles"] == full["selector_articles"] > 0
+    assert full["veye_articles_per_s"]["median"] > 0
+    assert full["veye_selector_articles_per_s"]["median"] > 0
     assert "feed ingest" in result.stdout

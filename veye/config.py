@@ -22,6 +22,7 @@ from pydantic import (
     model_validator,
 )
 
+from crawler.layouts import check_layout_options
 from crawler.records import Source
 from crawler.spiders.options import (
     check_common_options,
@@ -148,7 +149,7 @@ class SourceSettings(_Model):
             "spider": check_listing_options,
             "sitemap": check_sitemap_options,
         }[self.kind]
-        problem = check(self.options)
+        problem = check(self.options) or check_layout_options(self.options)
         if problem:
             raise ValueError(problem)
         return self
