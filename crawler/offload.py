@@ -9,6 +9,7 @@ crawl of one source (the daemon's) pays nothing for them."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import gc
 import multiprocessing
@@ -122,6 +123,9 @@ def _end_with(parent: int) -> None:
         os._exit(1)
 
 
+#: How much lower the workers' scheduling priority is than the crawl process's.
+WORKER_NICENESS = 10
+
 #: prctl(2) option: the signal sent to this process when its parent ends.
 _PR_SET_PDEATHSIG = 1
 
@@ -133,6 +137,11 @@ def _worker_init(
     # workers; a traceback from each worker would only be noise.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _end_with(parent)
+    # The process that forked the workers stores what they parse, one batch after another:
+    # it is a crawl's bottleneck, and with as many workers as cores it would get only part of
+    # one. Niced, the workers take what CPU it leaves.
+    with contextlib.suppress(OSError, AttributeError):  # AttributeError: not on Unix
+        os.nice(WORKER_NICENESS)
     # What the worker inherited lives as long as it does: the collector need not scan it
     # (nor, by writing to it, copy the parent's pages).
     gc.freeze()

@@ -189,6 +189,21 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _niceness() -> int:
+    return os.nice(0)
+
+
+def test_workers_yield_the_cpu_to_the_process_that_stores() -> None:
+    from crawler.offload import WORKER_NICENESS
+
+    here = os.nice(0)
+    with Offload(1) as offload:
+        theirs = asyncio.run(offload.run(_niceness))
+    # Capped at 19, the lowest priority there is.
+    assert theirs == min(here + WORKER_NICENESS, 19)
+    assert os.nice(0) == here
+
+
 def test_without_workers_calls_run_in_a_thread_of_this_process() -> None:
     with Offload(0) as offload:
         assert not offload.in_processes
