@@ -31,7 +31,6 @@ from typing import Any
 
 import feedparser.api
 import feedparser.util
-from feedparser.encodings import convert_to_utf8
 from lxml import etree
 
 __all__ = ["RawFeed", "parse"]
@@ -56,18 +55,27 @@ class _NotMine(Exception):
     """Something in the feed that only feedparser reads right."""
 
 
-# feedparser's own tables, read from it so that the two agree whatever its version.
-_FP = feedparser.api.StrictFeedParser
-#: Namespace URI (lowercased) -> the prefix feedparser files its elements under.
-_PREFIXES: dict[str, str] = {uri.lower(): prefix for uri, prefix in _FP.namespaces.items()}
-#: Elements feedparser has a handler for (``dc_creator`` for ``dc:creator``). It files any
-#: other element under a key of its own name, which veye never reads.
-_HANDLED = frozenset(
-    n.removeprefix("_start_").removeprefix("_end_")
-    for n in dir(_FP)
-    if n.startswith(("_start_", "_end_"))
-)
-_KEYMAP: dict[str, Any] = feedparser.util.FeedParserDict.keymap
+# feedparser's own tables, read from it so that the two agree whatever its version. A
+# feedparser without them (a release that moved them) turns the fast path off: every feed
+# then goes to feedparser, slower but as right as ever.
+try:
+    _FP = feedparser.api.StrictFeedParser
+    #: Namespace URI (lowercased) -> the prefix feedparser files its elements under.
+    _PREFIXES: dict[str, str] = {uri.lower(): prefix for uri, prefix in _FP.namespaces.items()}
+    #: Elements feedparser has a handler for (``dc_creator`` for ``dc:creator``). It files
+    #: any other element under a key of its own name, which veye never reads.
+    _HANDLED = frozenset(
+        n.removeprefix("_start_").removeprefix("_end_")
+        for n in dir(_FP)
+        if n.startswith(("_start_", "_end_"))
+    )
+    _KEYMAP: dict[str, Any] = feedparser.util.FeedParserDict.keymap
+    #: feedparser's encoding detection, so a body decodes exactly as it decodes it.
+    from feedparser.encodings import convert_to_utf8
+
+    _AVAILABLE = bool(_PREFIXES and _HANDLED and _KEYMAP)
+except (AttributeError, TypeError, ImportError):
+    _PREFIXES, _HANDLED, _KEYMAP, _AVAILABLE = {}, frozenset(), {}, False
 #: Keys an unknown element must not land on: what veye reads, and the lists handlers extend.
 _RESERVED = frozenset(
     {"title", "link", "links", "id", "summary", "subtitle", "content", "author", "authors"}
@@ -175,7 +183,7 @@ def parse(body: bytes, headers: Mapping[str, str]) -> RawFeed | None:
 
     ``headers`` are the response headers, as feedparser is given them."""
     # Content-Location would become the base of every relative link.
-    if not body or "content-location" in headers:
+    if not _AVAILABLE or not body or "content-location" in headers:
         return None
     result: dict[str, Any] = {}
     try:

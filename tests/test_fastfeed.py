@@ -146,6 +146,30 @@ def test_bench_corpus_reads_the_same_both_ways() -> None:
         assert same(body, url="http://127.0.0.1:0" + path), path
 
 
+def test_without_feedparser_s_tables_every_feed_goes_to_feedparser(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    body = (DATA / "feeds" / "rss20.xml").read_bytes().replace(b"{base}", b"https://site.example")
+    source = Source("s", "feed", "https://site.example/feed")
+    fast = parse_feed(source, body, url=source.url)
+    assert fastfeed.parse(body, {}) is not None
+    monkeypatch.setattr(fastfeed, "_AVAILABLE", False)
+    assert fastfeed.parse(body, {}) is None
+    assert parse_feed(source, body, url=source.url) == fast
+
+
+def test_a_bug_in_the_fast_path_costs_speed_not_the_feed(monkeypatch: pytest.MonkeyPatch) -> None:
+    body = (DATA / "feeds" / "rss20.xml").read_bytes().replace(b"{base}", b"https://site.example")
+    source = Source("s", "feed", "https://site.example/feed")
+    expected = parse_feed(source, body, url=source.url, fast=False)
+
+    def broken(*_: object) -> None:
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(fastfeed, "parse", broken)
+    assert parse_feed(source, body, url=source.url) == expected
+
+
 def test_the_switch_chooses_the_parser(monkeypatch: pytest.MonkeyPatch) -> None:
     calls = []
     real = feedparser.parse
