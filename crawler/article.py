@@ -173,19 +173,12 @@ def merge_page(article: ArticleData, page: PageText, hint: str | None) -> Articl
     )
 
 
-def _with_page(
-    article: ArticleData, html: bytes, url: str, hint: str | None, selector: str | None = None
-) -> ArticleData | None:
-    """``article`` merged with its page's text, or ``None`` when the page has none."""
-    return _read_page(article, html, url, hint, selector)[0]
-
-
 def _read_page(
     article: ArticleData, html: bytes, url: str, hint: str | None, selector: str | None
 ) -> tuple[ArticleData | None, bool]:
-    """:func:`_with_page`, and whether ``selector`` missed (so the generic extractor read
-    the page). One call to a worker process: extraction and language detection both cost
-    CPU."""
+    """``article`` merged with its page's text (``None`` when the page has none), and
+    whether ``selector`` missed (so the generic extractor read the page). Run in a worker
+    process: extraction and language detection both cost CPU."""
     # The page's title, description, date and authors only fill what the feed left out.
     complete = bool(article.title and article.summary and article.published and article.authors)
     page = extract_page(html, url, metadata=not complete, selector=selector)

@@ -204,6 +204,13 @@ def parse(body: bytes, headers: Mapping[str, str]) -> RawFeed | None:
     return RawFeed(version, reader.title, tuple(reader.entries), result.get("bozo_exception"))
 
 
+def _no_cdf(attrs: Mapping[str, str]) -> None:
+    """Decline a channel or item with CDF attributes: feedparser reads ``lastmod`` as a date
+    and ``href`` as a link."""
+    if "lastmod" in attrs or "href" in attrs:
+        raise _NotMine
+
+
 def _xml_parser() -> Any:
     # A parser per thread: lxml parsers keep state while they parse.
     parser = getattr(_local, "parser", None)
@@ -303,9 +310,7 @@ class _Reader:
         raise _NotMine
 
     def channel(self, el: Any) -> None:
-        attrs = self.attrs(el)
-        if "lastmod" in attrs or "href" in attrs:
-            raise _NotMine  # feedparser reads these as a date and a link
+        _no_cdf(self.attrs(el))
         self.feed(el, 2, "item")
 
     def feed(self, el: Any, depth: int, entry_name: str) -> None:
@@ -329,8 +334,7 @@ class _Reader:
 
     def entry(self, el: Any, depth: int) -> dict[str, Any]:
         attrs = self.attrs(el)
-        if "lastmod" in attrs or "href" in attrs:
-            raise _NotMine
+        _no_cdf(attrs)
         self.title_depth = -1
         entry: dict[str, Any] = {}
         about = attrs.get("rdf:about")

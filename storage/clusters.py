@@ -187,18 +187,14 @@ class _Batch:
         found = dict(zip(todo, computed, strict=True))
         sigs = [found[i] if i in found else cast(Signature | None, g) for i, g in enumerate(given)]
         signed = [s for s in sigs if s is not None]
-        table = similarity.band_hashes_many(np.stack(signed)) if signed else None
-        out: list[tuple[Signature | None, list[int]]] = []
-        row = 0
-        for sig in sigs:
-            if sig is None or table is None:
-                out.append((None, []))
-            else:
-                out.append((sig, table[row].tolist()))
-                row += 1
-        self.db_bands, self.db_sigs = signatures.fetch_bands(
-            self.conn, table if table is not None else np.zeros((0, similarity.BANDS), np.int64)
+        table = (
+            similarity.band_hashes_many(np.stack(signed))
+            if signed
+            else np.zeros((0, similarity.BANDS), np.int64)
         )
+        rows = iter(table.tolist())
+        out = [(None, []) if sig is None else (sig, next(rows)) for sig in sigs]
+        self.db_bands, self.db_sigs = signatures.fetch_bands(self.conn, table)
         # The clusters of the stored candidates are read when an item joins one (see
         # :meth:`state`): most candidates turn out too old or too different to join.
         if fresh:

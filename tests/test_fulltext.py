@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from alerts.verdict import Verdict
-from crawler.article import _with_page, extract_page, merge_page, needs_full_text
+from crawler.article import _read_page, extract_page, merge_page, needs_full_text
 from crawler.collect import CollectOptions
 from crawler.fetch import Fetcher, FetchSettings
 from crawler.politeness import RobotsCache
@@ -84,12 +84,12 @@ def test_an_item_the_feed_describes_fully_is_merged_as_with_the_page_metadata() 
     complete = replace(item("Un résumé."), authors=("Rédaction",), published=when)
     page = extract_page(html, "https://ndc.example/a")
     assert page is not None
-    assert _with_page(complete, html, "https://ndc.example/a", "fr") == merge_page(
+    assert _read_page(complete, html, "https://ndc.example/a", "fr", None)[0] == merge_page(
         complete, page, "fr"
     )
     # Without a date, the page's is used.
     undated = replace(complete, published=None)
-    merged = _with_page(undated, html, "https://ndc.example/a", "fr")
+    merged = _read_page(undated, html, "https://ndc.example/a", "fr", None)[0]
     assert merged is not None
     assert merged.published == datetime(2024, 3, 5, 9, 30, tzinfo=UTC)
 
