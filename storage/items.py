@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from crawler.records import ArticleData
 from storage.db import insert_many_ids
-from storage.records import PackedVerdict, SaveOutcome, SaveReport, VerdictLike
+from storage.records import PackedVerdict, SaveOutcome, SaveReport, VerdictLike, entity_pairs
 from storage.schema import article_entities, article_sources, articles
 
 __all__ = ["save_items"]
@@ -165,8 +165,10 @@ def _entity_rows(article_id: int, verdict: VerdictLike | None) -> list[dict[str,
     """Rows of ``article_entities`` for the entities of an item's verdict."""
     if verdict is None:
         return []
-    packed = verdict if isinstance(verdict, PackedVerdict) else PackedVerdict.of(verdict)
-    return [{"article_id": article_id, "kind": k, "name": n} for k, n in packed.entities]
+    pairs = (
+        verdict.entities if isinstance(verdict, PackedVerdict) else entity_pairs(verdict.to_dict())
+    )
+    return [{"article_id": article_id, "kind": k, "name": n} for k, n in pairs]
 
 
 def _existing(conn: sa.Connection, batch: list[ArticleData]) -> dict[str, dict[str, Any]]:

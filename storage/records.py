@@ -45,22 +45,27 @@ class PackedVerdict:
     @classmethod
     def of(cls, verdict: VerdictLike) -> PackedVerdict:
         doc = verdict.to_dict()
-        found = {
-            (str(e["kind"]), str(e["name"]))
-            for e in doc.get("entities", ())
-            if isinstance(e, dict) and e.get("kind") and e.get("name")
-        }
         return cls(
             bool(verdict.alert),
             tuple(verdict.categories),
             float(verdict.score),
             RawJSON(json.dumps(doc)),
-            tuple(sorted(found)),
+            entity_pairs(doc),
         )
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = json.loads(self.document)
         return out
+
+
+def entity_pairs(doc: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+    """``(kind, name)`` of each entity of a verdict's ``to_dict()``, sorted, without repeats."""
+    found = {
+        (str(e["kind"]), str(e["name"]))
+        for e in doc.get("entities", ())
+        if isinstance(e, dict) and e.get("kind") and e.get("name")
+    }
+    return tuple(sorted(found))
 
 
 @dataclass(frozen=True, slots=True)
