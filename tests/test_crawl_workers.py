@@ -121,6 +121,43 @@ def test_worker_processes_store_what_one_process_stores(
         pooled.close()
 
 
+class SlowOn:
+    """No alerts; slow (in whichever worker process classifies it) for one title."""
+
+    def __init__(self, title: str) -> None:
+        self.title = title
+
+    def classify(self, title: str, text: str, language: str | None = None) -> Verdict:
+        if title == self.title:
+            time.sleep(1.0)
+        return Verdict(alert=False)
+
+
+def test_polls_are_stored_in_the_order_they_finished(server: LocalServer, tmp_path: Path) -> None:
+    # The first feed's items take a worker a second; the second feed is fetched, parsed and
+    # prepared by the other worker meanwhile. It must still be stored after the first.
+    corpus = build(2, 3, base=server.base, duplicates=0.0, syndicated=0.0)
+    for path, body in corpus.feeds.items():
+        server.add(path, Route(body))
+    sources = [Source(f"feed{i}", "feed", server.url(p)) for i, p in enumerate(corpus.feeds)]
+    store = Store.open(f"sqlite:///{tmp_path}/v.db")
+    options = CollectOptions(full_text=False, parse_workers=2, parse_pool_threshold=2)
+    try:
+        crawl_once(
+            store,
+            SlowOn(corpus.items[0].title),
+            sources,
+            fetcher_factory=lambda: Fetcher(FAST),
+            concurrency=1,
+            options=options,
+        )
+        with store.engine.connect() as conn:
+            order = conn.execute(sa.select(articles.c.source).order_by(articles.c.id)).all()
+        assert [r.source for r in order] == ["feed0"] * 3 + ["feed1"] * 3
+    finally:
+        store.close()
+
+
 def test_a_worker_that_dies_fails_its_call_and_the_next_one_gets_a_new_worker() -> None:
     async def run(offload: Offload) -> None:
         with pytest.raises(CrawlError, match="stopped abruptly"):

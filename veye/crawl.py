@@ -223,23 +223,34 @@ def crawl_once(
         loop = asyncio.get_running_loop()
         deadline = 0.0
 
-        async def one(result: FetchResult) -> None:
-            nonlocal deadline, inflight
+        # Polls are stored in the order they finished, whichever worker prepares its items
+        # first: a story's first copy (which starts its cluster) then does not depend on
+        # which worker was warm. ``ahead`` holds those prepared before their turn.
+        ahead: dict[int, _Ready | None] = {}
+        turn = 0
+
+        async def one(seq: int, result: FetchResult) -> None:
+            nonlocal deadline, inflight, turn
+            ready: _Ready | None = None
             try:
                 ready = await prepared(result)
             except Exception as e:  # the store failed: the crawl stops, as it would below
                 failures.append(e)
-            else:
-                if not waiting:
-                    deadline = loop.time() + BATCH_WAIT
-                waiting.append(ready)
             finally:
-                # Counted off before the wake-up, so the loop below sees it done.
-                inflight -= 1
+                ahead[seq] = ready
+                while turn in ahead:
+                    if (next_ready := ahead.pop(turn)) is not None:
+                        if not waiting:
+                            deadline = loop.time() + BATCH_WAIT
+                        waiting.append(next_ready)
+                    turn += 1
+                    # Counted off before the wake-up, so the loop below sees it done.
+                    inflight -= 1
                 wake.set()
 
         async def produce(fetcher: Fetcher) -> None:
             nonlocal finished, inflight
+            produced = 0
             try:
                 async for result in collect(
                     fetcher,
@@ -253,7 +264,8 @@ def crawl_once(
                     offload=offload,
                 ):
                     inflight += 1
-                    task = asyncio.create_task(one(result))
+                    task = asyncio.create_task(one(produced, result))
+                    produced += 1
                     tasks.add(task)
                     task.add_done_callback(tasks.discard)
             finally:
