@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.corpus import CONTENT_SELECTOR, build
+from bench.corpus import CONTENT_SELECTOR, SHAPES, build
 from bench.server import serve
 
 HERE = Path(__file__).parent
@@ -54,13 +54,18 @@ def repeat(runs: int, fn: Callable[[int], dict[str, Any]]) -> list[dict[str, Any
 
 
 def ingest(
-    n_feeds: int, per_feed: int, runs: int, workdir: Path, tag: str = "ingest"
+    n_feeds: int,
+    per_feed: int,
+    runs: int,
+    workdir: Path,
+    tag: str = "ingest",
+    shape: str = SHAPES[0],
 ) -> dict[str, Any]:
     """Feed ingest and unchanged re-poll, veye vs reader, on the same served corpus (into
     fresh databases named after ``tag``)."""
     routes: dict[str, bytes] = {}
     with serve(routes) as base:
-        corpus = build(n_feeds, per_feed, base=base)
+        corpus = build(n_feeds, per_feed, base=base, shape=shape)
         routes.update(dict(corpus.feeds.items()))
         routes.update(corpus.pages)
         feeds = [base + p for p in corpus.feeds]
@@ -76,6 +81,8 @@ def ingest(
     v_rate = [items / r["seconds"] for r in veye_first]
     r_rate = [items / r["seconds"] for r in reader_first]
     return {
+        "shape": shape,
+        "feed_bytes": sum(len(b) for b in corpus.feeds.values()),
         "items": items,
         "distinct_items": corpus.distinct_urls,
         "veye_items_per_s": median_spread(v_rate),
@@ -93,14 +100,16 @@ def ingest(
     }
 
 
-def full_text(n_feeds: int, per_feed: int, runs: int, workdir: Path) -> dict[str, Any]:
+def full_text(
+    n_feeds: int, per_feed: int, runs: int, workdir: Path, shape: str = SHAPES[0]
+) -> dict[str, Any]:
     """Summary-only feeds: every article page fetched, extracted, classified, clustered and
     stored (veye only: reader does not fetch pages). Twice: with the generic extractor
     (trafilatura), as for any outlet, and with the pages' layout known (the sources'
     ``content_selector`` configured), each run in turn so both see the same machine."""
     routes: dict[str, bytes] = {}
     with serve(routes) as base:
-        corpus = build(n_feeds, per_feed, base=base, summary_only=True)
+        corpus = build(n_feeds, per_feed, base=base, summary_only=True, shape=shape)
         routes.update(corpus.feeds)
         routes.update(corpus.pages)
         feeds = [base + p for p in corpus.feeds]
@@ -168,6 +177,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         default="10000,30000,100000",
         help="corpus sizes for the growth series (comma-separated; '' to skip)",
     )
+    p.add_argument(
+        "--shape",
+        choices=SHAPES,
+        default=SHAPES[0],
+        help="how the feeds are written (see bench/README.md); default %(default)s",
+    )
+    p.add_argument(
+        "--other-shapes",
+        action="store_true",
+        help="also measure feed ingest on the other feed shapes, for comparison",
+    )
     p.add_argument("--out", type=Path, default=HERE / "results.json")
     args = p.parse_args(argv)
     results: dict[str, Any] = {
@@ -176,10 +196,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     }
     with tempfile.TemporaryDirectory(prefix="veye-bench-") as tmp:
         work = Path(tmp)
-        results["ingest"] = ingest(args.feeds, args.items, args.runs, work)
+        results["ingest"] = ingest(args.feeds, args.items, args.runs, work, shape=args.shape)
         _print_ingest(results["ingest"])
+        if args.other_shapes:
+            results["ingest_other_shapes"] = []
+            for shape in (s for s in SHAPES if s != args.shape):
+                r = ingest(args.feeds, args.items, args.runs, work, tag=shape, shape=shape)
+                results["ingest_other_shapes"].append(r)
+                _print_ingest(r)
         if args.full_text_feeds:
-            results["full_text"] = full_text(args.full_text_feeds, args.items, args.runs, work)
+            results["full_text"] = full_text(
+                args.full_text_feeds, args.items, args.runs, work, shape=args.shape
+            )
             _print_full_text(results["full_text"])
         if args.search_items:
             results["search"] = search(args.search_items, args.runs, work)
@@ -189,7 +217,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             results["growth"] = []
             for n in growth:
                 # Databases of their own: the ingest run's already hold its items.
-                r = ingest(max(1, n // args.items), args.items, 1, work, tag=f"growth{n}")
+                r = ingest(
+                    max(1, n // args.items), args.items, 1, work, tag=f"growth{n}", shape=args.shape
+                )
                 per_item_ms = 1000 / r["veye_items_per_s"]["median"]
                 results["growth"].append(
                     {
@@ -216,7 +246,9 @@ def _fmt(d: dict[str, float], unit: str = "") -> str:
 
 def _print_ingest(r: dict[str, Any]) -> None:
     print(
-        f"feed ingest, {r['items']} items: veye {_fmt(r['veye_items_per_s'])} items/s, "
+        f"feed ingest, {r['items']} items ({r['shape']} feeds, "
+        f"{r['feed_bytes'] / r['items'] / 1000:.1f} kB per item): "
+        f"veye {_fmt(r['veye_items_per_s'])} items/s, "
         f"reader {_fmt(r['reader_items_per_s'])} items/s, ratio {r['ingest_ratio']:.2f}x"
     )
     print(
