@@ -21,7 +21,7 @@ from crawler.language import detect
 from crawler.layouts import CONTENT_SELECTOR, select_page
 from crawler.offload import Offload
 from crawler.records import ArticleData, Source
-from crawler.text import tidy
+from crawler.text import tidy, without_feed_footer
 from crawler.urls import canonicalize, is_news_search_link
 
 __all__ = [
@@ -52,18 +52,13 @@ _TRUNCATED = re.compile(
     r"read more|continue reading|li plis|kontinye li)\W*$",
     re.IGNORECASE,
 )
-#: The footer WordPress appends to every feed excerpt; it says nothing of the length.
-_WP_FOOTER = re.compile(
-    r"\s*(The post .{1,400} appeared first on .{1,200}|"
-    r"L[’'`]article .{1,400} est apparu en premier sur .{1,200})$",
-    re.IGNORECASE | re.DOTALL,
-)
 
 
 def needs_full_text(article: ArticleData) -> bool:
     """True when the item's text looks like a summary: short, or cut off with "…",
     "[...]", "Lire la suite" and the like."""
-    text = _WP_FOOTER.sub("", article.text.strip()).strip()
+    # WordPress's footer says nothing of the length (feeds drop it; other paths may not).
+    text = without_feed_footer(article.text.strip()).strip()
     return len(text) < SUMMARY_ONLY_LENGTH or bool(_TRUNCATED.search(text[-40:]))
 
 

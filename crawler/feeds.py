@@ -21,7 +21,7 @@ from crawler.errors import ParseError
 from crawler.fastfeed import RawFeed
 from crawler.language import detect
 from crawler.records import ArticleData, Source
-from crawler.text import html_to_text, tidy
+from crawler.text import html_to_text, tidy, without_feed_footer
 from crawler.urls import canonicalize, choose_article_url, is_amp, is_news_search_link
 
 __all__ = ["ParsedFeed", "parse_feed"]
@@ -120,10 +120,10 @@ def _article(source: Source, entry: Any, base: str, salvaged: bool) -> ArticleDa
         link = choose_article_url(link, _alternatives(entry, base))
     canonical = canonicalize(link) if link else ""
     title = html_to_text(str(entry.get("title") or ""))
-    summary = html_to_text(str(entry.get("summary") or ""))
+    summary = without_feed_footer(html_to_text(str(entry.get("summary") or "")))
     content = ""
     for part in entry.get("content") or ():
-        value = html_to_text(str(part.get("value") or ""))
+        value = without_feed_footer(html_to_text(str(part.get("value") or "")))
         if len(value) > len(content):
             content = value
     text = content if len(content) > len(summary) else summary

@@ -126,3 +126,27 @@ def test_news_search_and_amp_links_are_resolved_to_the_publishers_page() -> None
     assert bare.guid.startswith("content:")
     again = parse_feed(SRC, NEWS_SEARCH, url="https://news.google.com/rss/search?q=x")
     assert again.articles[3].key == bare.key
+
+
+def test_wordpress_footers_are_left_out_of_summary_and_text() -> None:
+    body = """<?xml version="1.0" encoding="UTF-8"?>
+<rss version="2.0" xmlns:content="http://purl.org/rss/1.0/modules/content/"><channel>
+<title>Site</title><link>https://site.example/</link><description>d</description>
+<item><title>Attaque à Cabaret</title><link>https://site.example/a</link>
+<description><![CDATA[<p>Des bandits ont attaqué Cabaret [&#8230;]</p>
+<p>L’article <a href="https://site.example/a">Attaque à Cabaret</a> est apparu
+en premier sur <a href="https://site.example/">Le Site</a>.</p>]]></description>
+<content:encoded><![CDATA[<p>Des bandits ont attaqué Cabaret.</p><p>Trois morts.</p>
+<p>The post <a href="https://site.example/a">Attack</a> appeared first on Le Site.</p>]]>
+</content:encoded></item>
+<item><title>The post office reopens</title><link>https://site.example/b</link>
+<description>The post office reopened on Monday, and the queue appeared first on the
+square.</description></item>
+</channel></rss>""".encode()
+    parsed = parse_feed(SRC, body, url="https://site.example/feed")
+    first, second = parsed.articles
+    assert first.summary == "Des bandits ont attaqué Cabaret […]"
+    assert first.text == "Des bandits ont attaqué Cabaret.\n\nTrois morts."
+    # Only the footer's own shape goes: a sentence that happens to share words stays.
+    assert second.summary.startswith("The post office reopened")
+    assert second.summary.endswith("square.")
