@@ -168,6 +168,35 @@ def _paragraphs(rng: random.Random, lang: str, kind: str, n: int) -> list[str]:
     return out
 
 
+def _words(vocab: dict[str, list[str]]) -> list[str]:
+    words = {
+        w.strip(".,;:()'’").lower()
+        for kind in ("noise", "filler")  # not the events': a word swapped in must not alert
+        for sentence in vocab[kind]
+        for w in sentence.split()
+        if "{" not in w
+    }
+    return sorted(w for w in words if w)
+
+
+#: Each language's everyday words, as its sentences use them.
+WORDS = {lang: _words(vocab) for lang, vocab in LANGS.items()}
+
+
+def _vary(rng: random.Random, lang: str, paragraphs: list[str]) -> list[str]:
+    """``paragraphs`` with half the words after the lead swapped for other words of
+    the language. Real reports of different events share almost no run of four words (on
+    the labelled dev set of real excerpts, 99.9 % of pairs share under 2 % of them); texts
+    made of a handful of template sentences share a tenth, which would make every item a
+    near-duplicate candidate of hundreds of others. The lead, which carries what the filter
+    looks for, is kept as it is."""
+    words = WORDS[lang]
+    out = [paragraphs[0]]
+    for para in paragraphs[1:]:
+        out.append(" ".join(rng.choice(words) if rng.random() < 0.5 else w for w in para.split()))
+    return out
+
+
 _SYLLABLES = [
     "ba",
     "ko",
@@ -252,6 +281,9 @@ def build(
             else:
                 kind = "event" if rng.random() < 0.3 else "noise"
                 paras = _paragraphs(rng, lang, kind, rng.randint(3, 6))
+                if shape != "plain":
+                    # Its own generator: the plain shape's draws stay as they always were.
+                    paras = _vary(random.Random(seed * 1_000_003 + len(items)), lang, paras)
                 title = paras[0][:90].rstrip(".,")
                 item = Item(
                     f,
