@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from storage import db
+from storage import db, fts
 from storage.errors import DatabaseUnavailable, StorageError, TargetNotEmpty
 from storage.schema import (
     alerts,
@@ -114,6 +114,8 @@ def _copy_table(src: sa.Connection, dst: sa.Connection, table: sa.Table) -> int:
     result = src.execution_options(yield_per=BATCH).execute(query)
     for rows in result.partitions():
         dst.execute(table.insert(), [dict(r._mapping) for r in rows])
+        if table is articles:
+            fts.index_new(dst, [r.id for r in rows])
         copied += len(rows)
     return copied
 

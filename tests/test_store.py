@@ -124,6 +124,68 @@ def test_an_edit_updates_in_place_and_is_searchable(store: Store) -> None:
     assert search(store.engine, "Texte de l'article") == []
 
 
+def _fts_matches_rows(engine: sa.Engine) -> None:
+    """FTS5's own check that its index holds exactly the rows' words (raises if not)."""
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO articles_fts(articles_fts, rank) VALUES ('integrity-check', 1)"
+        )
+
+
+def test_new_items_are_indexed_once_each(tmp_path: Path) -> None:
+    from storage.search import search
+
+    store = Store.open(f"sqlite:///{tmp_path}/v.db")
+    try:
+        store.save([(article(n), None) for n in range(1, 4)], now=NOW)
+        store.save([(article(n), None) for n in range(3, 6)], now=NOW)  # 3 is seen again
+        store.save([(article(2, text="Texte corrigé: évasion"), None)], now=NOW)
+        _fts_matches_rows(store.engine)
+        assert len(search(store.engine, "article")) == 4
+        assert len(search(store.engine, "evasion")) == 1
+    finally:
+        store.close()
+
+
+def test_a_database_from_before_batch_indexing_indexes_new_items_once(tmp_path: Path) -> None:
+    from alembic import command
+
+    from storage.search import search
+
+    url = f"sqlite:///{tmp_path}/old.db"
+    engine = db.connect(url)
+    command.upgrade(db._alembic_config(engine), "0003")
+    with engine.begin() as conn:  # as it was: a trigger indexed each new row
+        triggers = {r[0] for r in conn.exec_driver_sql("SELECT name FROM sqlite_master")}
+        assert "articles_fts_ai" in triggers
+    engine.dispose()
+    store = Store.open(url)  # migrates to the head
+    try:
+        store.save([(article(n), None) for n in range(1, 4)], now=NOW)
+        _fts_matches_rows(store.engine)
+        assert len(search(store.engine, "article")) == 3
+    finally:
+        store.close()
+
+
+def test_a_copy_into_sqlite_is_searchable(tmp_path: Path) -> None:
+    from storage.copy import copy_store
+    from storage.search import search
+
+    source = Store.open(f"sqlite:///{tmp_path}/a.db")
+    try:
+        source.save([(article(n), None) for n in range(1, 4)], now=NOW)
+        target = db.connect(f"sqlite:///{tmp_path}/b.db")
+        try:
+            copy_store(source.engine, target)
+            _fts_matches_rows(target)
+            assert len(search(target, "article")) == 3
+        finally:
+            target.dispose()
+    finally:
+        source.close()
+
+
 def test_another_outlet_carrying_the_same_url_is_recorded(store: Store) -> None:
     (o,) = store.save([(article(1), None)], now=NOW).outcomes
     report = store.save([(article(1, source="haitilibre"), None)], now=NOW)
