@@ -9,7 +9,7 @@ import io
 import re
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urljoin
@@ -19,7 +19,7 @@ import feedparser
 from crawler import fastfeed
 from crawler.errors import ParseError
 from crawler.fastfeed import RawFeed
-from crawler.language import detect
+from crawler.language import detect_many
 from crawler.records import ArticleData, Source
 from crawler.text import html_to_text, tidy, without_feed_footer
 from crawler.urls import canonicalize, choose_article_url, is_amp, is_news_search_link
@@ -82,6 +82,11 @@ def parse_feed(
             continue
         if article is not None:
             articles.append(article)
+    # One detection for the feed's items: a third cheaper than one per item.
+    languages = detect_many(
+        [f"{a.title}\n{a.text}" for a in articles], [source.language] * len(articles)
+    )
+    articles = [replace(a, language=lang) for a, lang in zip(articles, languages, strict=True)]
     return ParsedFeed(tuple(articles), parsed.version, tidy(parsed.title), tuple(warnings))
 
 
@@ -145,7 +150,7 @@ def _article(source: Source, entry: Any, base: str, salvaged: bool) -> ArticleDa
         title=title,
         summary=summary,
         text=text,
-        language=detect(f"{title}\n{text}", source.language),
+        language=None,  # detected for the whole feed at once (parse_feed)
         published=published,
         authors=authors,
         salvaged=salvaged,
