@@ -20,7 +20,7 @@ Resolver = Callable[[str], Awaitable[Sequence[str]]]
 
 
 async def system_resolver(host: str) -> list[str]:
-    """The addresses the system resolver gives for ``host`` (the ones httpx will use)."""
+    """The addresses the system resolver gives for ``host`` (the ones the fetcher connects to)."""
     infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
     return [str(info[4][0]) for info in infos]
 

@@ -1,8 +1,8 @@
 """Content-Encoding decoded by hand, with a hard cap on what decompression may produce.
 
-httpx would decode for us, but it hands over whatever one compressed chunk expands to: a few
-kilobytes of gzip can become gigabytes in one step. Here every step asks zlib for at most the
-room left under the cap, so memory never exceeds the cap plus one network chunk."""
+An HTTP client would decode for us, but it hands over whatever one compressed chunk expands
+to: a few kilobytes of gzip can become gigabytes in one step. Here every step asks zlib for at
+most the room left under the cap, so memory never exceeds the cap plus one network chunk."""
 
 from __future__ import annotations
 

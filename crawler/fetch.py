@@ -9,24 +9,31 @@
 - redirects followed by hand, limited, http(s) only, and never from a public address onto a
   private one (:mod:`crawler.addresses`);
 - TLS verified; conditional GET with ETag and Last-Modified.
+
+The client is aiohttp, one session per :class:`Fetcher`: per request it costs the crawling
+process about a tenth of the CPU httpx did, and that CPU bounds a full-text crawl (the main
+process fetches every page while workers extract them).
 """
 
 from __future__ import annotations
 
 import asyncio
 import email.utils
-import select
+import errno
+import functools
+import os
 import socket
 import ssl
 import time
+import urllib.request
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from urllib.parse import urljoin, urlsplit
 
-import httpcore
-import httpx
+import aiohttp
+import yarl
 
 from crawler.addresses import AddressGuard, Resolver
 from crawler.decoding import SUPPORTED_ENCODINGS, BoundedDecoder
@@ -52,6 +59,10 @@ MAX_RETRY_AFTER = 6 * 3600.0
 #: daemon's crawls (one per source, in several threads) are polite to a host together.
 SHARED_ROBOTS = RobotsCache()
 SHARED_PACER = HostPacer()
+
+#: Longest response header line accepted; h11 (under httpx) took 16 KiB of headers, and
+#: aiohttp's default of 8 KiB per line refuses some sites' long Set-Cookie or CSP headers.
+_MAX_HEADER_LINE = 16 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +130,7 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
 
 class Fetcher:
     """Fetches URLs under :class:`FetchSettings`; one per crawl pass (one event loop), closed
-    with :meth:`aclose`.
+    with :meth:`aclose` (or used as ``async with``).
 
     ``resolver``, ``robots`` and ``pacer`` are seams for tests."""
 
@@ -127,21 +138,15 @@ class Fetcher:
         self,
         settings: FetchSettings | None = None,
         *,
-        transport: httpx.AsyncBaseTransport | None = None,
         resolver: Resolver | None = None,
         robots: RobotsCache | None = None,
         pacer: HostPacer | None = None,
     ) -> None:
         self.settings = settings or FetchSettings()
-        limits = httpx.Limits(max_connections=64, max_keepalive_connections=32)
-        self._client = httpx.AsyncClient(
-            headers={"User-Agent": self.settings.user_agent},
-            follow_redirects=False,  # followed by hand, to check each hop
-            verify=self.settings.verify_tls,
-            transport=transport or _Transport(self.settings.verify_tls, limits),
-            timeout=httpx.Timeout(self.settings.timeout),
-            limits=limits,
-        )
+        # Made inside the running loop (aiohttp binds a session to it), on entry or first use.
+        self._session: aiohttp.ClientSession | None = None
+        self._proxies = _Proxies()
+        self._closed = False
         self._host_slots: dict[str, asyncio.Semaphore] = defaultdict(
             lambda: asyncio.Semaphore(self.settings.per_host_concurrency)
         )
@@ -150,13 +155,25 @@ class Fetcher:
         self._guard = AddressGuard(resolver, self.settings.public_hosts)
 
     async def __aenter__(self) -> Fetcher:
+        self._client()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        self._closed = True
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            if self._closed:
+                raise RuntimeError("this Fetcher is closed")
+            self._session = _open_session(self.settings)
+            self._proxies = _Proxies.from_environment()
+        return self._session
 
     async def get(
         self,
@@ -258,10 +275,19 @@ class Fetcher:
     async def _one(
         self, url: str, headers: dict[str, str], limit: int
     ) -> tuple[int, dict[str, str], bytes]:
+        target = _request_url(url)
         try:
-            async with self._client.stream("GET", url, headers=headers) as resp:
-                status = resp.status_code
-                resp_headers = {k.lower(): v for k, v in resp.headers.items()}
+            session = self._client()
+            proxy, proxy_auth = self._proxies.for_url(target)
+            async with session.get(
+                target,
+                headers=headers,
+                allow_redirects=False,
+                proxy=proxy,
+                proxy_auth=proxy_auth,
+            ) as resp:
+                status = resp.status
+                resp_headers = _plain_headers(resp.headers)
                 if status in _REDIRECTS or status == 304 or status >= 400:
                     return status, resp_headers, b""  # no body we would use
                 declared = resp_headers.get("content-length", "")
@@ -270,112 +296,170 @@ class Fetcher:
                     raise TooLarge(f"body of {int(declared):,} bytes is larger than {limit:,}")
                 decoder = BoundedDecoder(encoding, limit)
                 body = bytearray()
-                # Raw bytes, decoded here under the cap: httpx's own decoding is unbounded
-                # per chunk.
-                async for chunk in resp.aiter_raw():
+                # Raw bytes (the session does not decompress), decoded here under the cap.
+                async for chunk in resp.content.iter_any():
                     body += decoder.feed(chunk)
                 body += decoder.finish()
                 return status, resp_headers, bytes(body)
-        except httpx.TimeoutException as e:
-            raise Timeout(f"timed out: {type(e).__name__}") from e
-        except httpx.HTTPError as e:
+        except aiohttp.ServerTimeoutError as e:  # none is set; the deadline is ours
+            raise Timeout(f"timed out: {e}") from e
+        except aiohttp.ClientError as e:
             raise FetchError(_describe(e, url)) from e
-        except (httpx.InvalidURL, UnicodeError, ValueError) as e:
-            raise FetchError(f"invalid URL {url!r}: {e}") from e
+        except ValueError as e:  # a header aiohttp refuses to send (a stored ETag, say)
+            raise FetchError(f"cannot send the request for {url}: {e}") from e
 
 
-class _Transport(httpx.AsyncHTTPTransport):
-    """httpx's own transport (HTTP/1.1, the client's limits, TLS verified as asked) on
-    connections whose "has the server closed it?" check costs one ``poll``.
+def _open_session(settings: FetchSettings) -> aiohttp.ClientSession:
+    """A session that sends only what :meth:`Fetcher.get` asks for, with no limit of its own
+    but the connection count: the deadline, redirects and decoding are the fetcher's."""
+    connector = aiohttp.TCPConnector(
+        limit=64,
+        limit_per_host=0,  # the fetcher's per-host slots are the limit
+        keepalive_timeout=5.0,  # how long httpx kept an idle connection
+        ssl=_tls_context() if settings.verify_tls else False,
+        # getaddrinfo, as the address guard resolves; not c-ares should aiodns be installed.
+        resolver=aiohttp.ThreadedResolver(),
+    )
+    return aiohttp.ClientSession(
+        connector=connector,
+        headers={"User-Agent": settings.user_agent},
+        auto_decompress=False,
+        # Proxies come from _Proxies: aiohttp's trust_env would look them up again on every
+        # request, through two thread hops (doubling the CPU per request), and would also
+        # send ~/.netrc passwords to the hosts it names, which httpx did not.
+        trust_env=False,
+        timeout=aiohttp.ClientTimeout(total=None, connect=None, sock_connect=None, sock_read=None),
+        # Cookies a site sets are sent back to it within the pass, IP-address hosts included.
+        cookie_jar=aiohttp.CookieJar(unsafe=True),
+        max_line_size=_MAX_HEADER_LINE,
+        max_field_size=_MAX_HEADER_LINE,
+    )
 
-    httpcore's pool asks that of every idle connection each time a request starts or ends;
-    through anyio each asking rebuilds a table of the socket's attributes (a ``getpeername``
-    call among them): with a few dozen connections open, a fifth of the main process's time
-    per article page. Proxies configured in the environment are not affected: httpx mounts
-    its own transports for them."""
 
-    def __init__(self, verify: bool, limits: httpx.Limits) -> None:
-        context = httpx.create_ssl_context(verify=verify)
-        super().__init__(verify=context, limits=limits)
-        self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=context,
-            max_connections=limits.max_connections,
-            max_keepalive_connections=limits.max_keepalive_connections,
-            keepalive_expiry=limits.keepalive_expiry,
-            network_backend=_Backend(),
+@dataclass(frozen=True, slots=True)
+class _Proxies:
+    """The proxies of the environment (``HTTP_PROXY``, ``HTTPS_PROXY``, ``ALL_PROXY``; hosts
+    in ``NO_PROXY`` go direct), read once per session as httpx read them once per client."""
+
+    by_scheme: Mapping[str, tuple[yarl.URL, aiohttp.BasicAuth | None]] = field(default_factory=dict)
+
+    @classmethod
+    def from_environment(cls) -> _Proxies:
+        found = urllib.request.getproxies()
+        by_scheme = {}
+        for scheme in ("http", "https"):
+            value = found.get(scheme) or found.get("all")
+            if not value:
+                continue
+            proxy = yarl.URL(value if "://" in value else f"http://{value}")
+            auth = aiohttp.BasicAuth(proxy.user or "", proxy.password or "") if proxy.user else None
+            by_scheme[scheme] = (proxy.with_user(None), auth)
+        return cls(by_scheme)
+
+    def for_url(self, url: yarl.URL) -> tuple[yarl.URL | None, aiohttp.BasicAuth | None]:
+        """The proxy (and its credentials) to reach ``url`` through; ``None`` for none."""
+        found = self.by_scheme.get(url.scheme)
+        if found is None or urllib.request.proxy_bypass(url.raw_host or ""):
+            return None, None
+        return found
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """Verifying TLS with the certificates httpx trusted: ``SSL_CERT_FILE`` or ``SSL_CERT_DIR``
+    when set, else certifi's bundle (the system's without certifi). Built once: loading a
+    bundle costs milliseconds."""
+    if os.environ.get("SSL_CERT_FILE"):
+        return ssl.create_default_context(cafile=os.environ["SSL_CERT_FILE"])
+    if os.environ.get("SSL_CERT_DIR"):
+        return ssl.create_default_context(capath=os.environ["SSL_CERT_DIR"])
+    try:
+        import certifi
+    except ImportError:
+        return ssl.create_default_context()
+    return ssl.create_default_context(cafile=certifi.where())
+
+
+def _plain_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """Response headers with lowercase names; a repeated header's values joined with ``, ``
+    (as httpx gave them). A value that is not UTF-8 is read as Latin-1."""
+    out: dict[str, str] = {}
+    for name, value in headers.items():
+        name = name.lower()
+        if not value.isascii():
+            # aiohttp keeps undecodable bytes as surrogates; they could not be re-encoded.
+            raw = value.encode("utf-8", "surrogateescape")
+            try:
+                value = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                value = raw.decode("latin-1")
+        out[name] = f"{out[name]}, {value}" if name in out else value
+    return out
+
+
+# What is left unescaped in a URL's path and query, as httpx (and browsers, per the WHATWG
+# URL standard) leave it: printable ASCII but for the characters listed; ``%`` stays, so
+# existing escapes are sent exactly as written.
+_PATH_SAFE = frozenset(chr(i) for i in range(0x21, 0x7F)) - set('"#<>?`{}')
+_QUERY_SAFE = frozenset(chr(i) for i in range(0x21, 0x7F)) - set('"#<>')
+_PATH_SAFE_CHARS = "".join(sorted(_PATH_SAFE))
+_QUERY_SAFE_CHARS = "".join(sorted(_QUERY_SAFE))
+
+
+def _request_url(url: str) -> yarl.URL:
+    """``url`` as it goes on the wire, written as httpx wrote it: the host lowercased (IDNA
+    for a non-ASCII name), ``.`` and ``..`` segments resolved, and in the path and query only
+    spaces, non-ASCII and the few characters URLs may not carry percent-encoded. yarl's own
+    quoting would also rewrite existing escapes (``%7E`` to ``~``, ``%zz`` to ``%25zz``), which
+    some servers do not take for the same URL."""
+    bad = next((c for c in url if c.isascii() and not c.isprintable()), None)
+    if bad is not None:
+        raise FetchError(f"invalid URL {url!r}: it contains the control character {bad!r}")
+    try:
+        parts = urlsplit(url)
+        return yarl.URL.build(
+            scheme=parts.scheme.lower(),
+            authority=_authority(parts.scheme.lower(), parts.netloc),
+            path=_quote(_remove_dot_segments(parts.path), _PATH_SAFE_CHARS, _PATH_SAFE),
+            query_string=_quote(parts.query, _QUERY_SAFE_CHARS, _QUERY_SAFE),
+            encoded=True,
         )
+    except (ValueError, UnicodeError) as e:
+        raise FetchError(f"invalid URL {url!r}: {e}") from e
 
 
-class _Backend(httpcore.AsyncNetworkBackend):
-    """httpcore's default (anyio) backend, its streams wrapped in :class:`_Stream`."""
-
-    def __init__(self) -> None:
-        self._inner = httpcore.AnyIOBackend()
-
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        stream = await self._inner.connect_tcp(host, port, timeout, local_address, socket_options)
-        return _Stream(stream)
-
-    async def connect_unix_socket(
-        self,
-        path: str,
-        timeout: float | None = None,
-        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        return _Stream(await self._inner.connect_unix_socket(path, timeout, socket_options))
-
-    async def sleep(self, seconds: float) -> None:
-        await self._inner.sleep(seconds)
+@functools.lru_cache(maxsize=1024)
+def _authority(scheme: str, netloc: str) -> str:
+    """``netloc`` encoded by yarl: the host lowercased or IDNA-encoded, a default port
+    dropped, user info escaped. Raises ValueError for a host or port that cannot be."""
+    return yarl.URL(f"{scheme}://{netloc}").raw_authority
 
 
-class _Stream(httpcore.AsyncNetworkStream):
-    """A connection that answers ``is_readable`` from the socket it keeps at hand."""
-
-    def __init__(self, inner: httpcore.AsyncNetworkStream) -> None:
-        self._inner = inner
-        self._socket: socket.socket | None = inner.get_extra_info("socket")
-
-    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return await self._inner.read(max_bytes, timeout)
-
-    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        await self._inner.write(buffer, timeout)
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
-
-    async def start_tls(
-        self,
-        ssl_context: ssl.SSLContext,
-        server_hostname: str | None = None,
-        timeout: float | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        return _Stream(await self._inner.start_tls(ssl_context, server_hostname, timeout))
-
-    def get_extra_info(self, info: str) -> object:
-        if info == "is_readable":
-            return _readable(self._socket)
-        return self._inner.get_extra_info(info)
+def _quote(text: str, safe_chars: str, safe: frozenset[str]) -> str:
+    if not text.rstrip(safe_chars):  # the usual case: nothing to escape
+        return text
+    return "".join(
+        c if c in safe else "".join(f"%{b:02X}" for b in c.encode("utf-8")) for c in text
+    )
 
 
-def _readable(sock: socket.socket | None) -> bool:
-    """True when a read would not block: on an idle connection, the server closed it. A
-    socket already closed counts as readable (its next read is the end)."""
-    fd = sock.fileno() if sock is not None else -1
-    if fd < 0:
-        return True
-    if not hasattr(select, "poll"):  # Windows
-        return bool(select.select([fd], [], [], 0)[0])
-    poller = select.poll()
-    poller.register(fd, select.POLLIN)
-    return bool(poller.poll(0))
+def _remove_dot_segments(path: str) -> str:
+    """``/a/./b/../c`` as ``/a/c`` (RFC 3986, 5.2.4)."""
+    if "." not in path:
+        return path
+    segments = path.split("/")
+    if "." not in segments and ".." not in segments:
+        return path
+    out: list[str] = []
+    for segment in segments:
+        if segment == ".":
+            continue
+        if segment == "..":
+            if out and out != [""]:
+                out.pop()
+            continue
+        out.append(segment)
+    return "/".join(out)
 
 
 def _check_scheme(url: str) -> None:
@@ -399,17 +483,75 @@ _DNS_FAILURES = (
 )
 
 
-def _describe(e: httpx.HTTPError, url: str = "") -> str:
-    if isinstance(e, httpx.ConnectError):
-        text = str(e)
-        if any(m in text.lower() for m in _DNS_FAILURES):
+def _describe(e: aiohttp.ClientError, url: str) -> str:
+    """One line for an aiohttp error: what failed, and where."""
+    host = host_of(url) or "the host"
+    if isinstance(e, aiohttp.InvalidURL):
+        why = f": {e.description}" if e.description else ""
+        return f"invalid URL {url!r}{why}"
+    if isinstance(e, aiohttp.ClientConnectorError):
+        where = f"{e.host}:{e.port}"
+        if isinstance(e, aiohttp.ClientConnectorDNSError) or _is_dns_failure(e.os_error):
             return (
-                f"cannot connect: no address for {host_of(url) or 'the host'} "
-                "(offline, or the domain no longer exists)"
+                f"cannot connect: no address for {host} (offline, or the domain no longer exists)"
             )
-        if not text or "all connection attempts failed" in text.lower():
-            text = "connection refused"
-        return f"cannot connect: {text}"
-    if isinstance(e, httpx.RemoteProtocolError):
-        return f"the server broke the protocol: {e}"
-    return f"{type(e).__name__}: {e}"
+        if isinstance(e, aiohttp.ClientConnectorCertificateError):
+            return (
+                f"cannot connect: the TLS certificate of {where} is not trusted "
+                f"({_reason(e.certificate_error)})"
+            )
+        if isinstance(e, aiohttp.ClientSSLError):
+            return f"cannot connect: the TLS handshake with {where} failed ({_reason(e.os_error)})"
+        if isinstance(e, aiohttp.ClientProxyConnectionError):
+            return f"cannot connect to the proxy {where}: {_reason(e.os_error)}"
+        return f"cannot connect to {where}: {_reason(e.os_error)}"
+    if isinstance(e, aiohttp.ClientHttpProxyError):
+        return f"the proxy refused to reach {host}: HTTP {e.status} {e.message}".rstrip()
+    if isinstance(e, aiohttp.ServerDisconnectedError):
+        return f"the server broke the protocol: {host} closed the connection without answering"
+    if isinstance(e, aiohttp.ClientPayloadError):
+        return (
+            f"the server broke the protocol: the body from {host} was cut short or malformed "
+            f"({_payload_reason(e)})"
+        )
+    if isinstance(e, aiohttp.ClientResponseError):
+        return (
+            f"the server broke the protocol: {host} sent an unreadable response "
+            f"({_first_line(e.message)})"
+        )
+    if isinstance(e, aiohttp.ClientOSError):
+        return f"the connection to {host} failed: {_reason(e)}"
+    return f"{type(e).__name__} from {host}: {e}"
+
+
+def _is_dns_failure(error: OSError) -> bool:
+    return isinstance(error, socket.gaierror) or any(m in str(error).lower() for m in _DNS_FAILURES)
+
+
+def _reason(error: BaseException) -> str:
+    """The short reason inside an OS or TLS error (``connection refused``)."""
+    if (
+        isinstance(error, ConnectionRefusedError)
+        or getattr(error, "errno", None) == errno.ECONNREFUSED
+    ):
+        return "connection refused"
+    if isinstance(error, ssl.SSLCertVerificationError) and error.verify_message:
+        return str(error.verify_message)
+    if isinstance(error, ssl.SSLError) and error.reason:
+        return str(error.reason).replace("_", " ").lower()
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror[:1].lower() + error.strerror[1:]
+    return str(error) or type(error).__name__
+
+
+def _payload_reason(e: aiohttp.ClientPayloadError) -> str:
+    # aiohttp wraps the parser's error ("Not enough data to satisfy content length header.")
+    # in its own message; the inner one is the reason.
+    inner = e.__cause__ or (e.args[1] if len(e.args) > 1 else None)
+    message = getattr(inner, "message", None) or (str(inner) if inner else str(e))
+    return _first_line(str(message)) or "incomplete body"
+
+
+def _first_line(text: str) -> str:
+    # llhttp's messages go on to draw the offending bytes over several lines.
+    return text.strip().split("\n", 1)[0].strip().rstrip(":.")

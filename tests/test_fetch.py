@@ -2,11 +2,17 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import socket
+import ssl
+import threading
 import time
 import tracemalloc
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +23,7 @@ from crawler.errors import BlockedURL, FetchError, HTTPStatusError, Timeout, Too
 from crawler.fetch import MAX_RETRY_AFTER, Fetcher, FetchSettings, Response, parse_retry_after
 from crawler.politeness import RobotsCache
 from crawler.records import Validators
+from tests.helpers_delivery import make_certificate, server_context
 from tests.localserver import LocalServer, Route
 
 
@@ -103,6 +110,183 @@ def test_a_redirect_to_file_is_refused(server: LocalServer) -> None:
 def test_a_closed_port_is_a_fetch_error() -> None:
     with pytest.raises(FetchError, match="cannot connect"):
         fetch("http://127.0.0.1:9/feed")
+
+
+def test_odd_urls_are_requested_as_written_with_only_what_must_be_escaped(
+    server: LocalServer,
+) -> None:
+    # Existing escapes are sent exactly as written (%7E is not turned into ~, nor %zz into
+    # %25zz); spaces and non-ASCII are escaped as UTF-8; dot segments are resolved.
+    wire = "/%C3%A9vasion%20%C3%A0/%7Euser/a|b[1]/%zz/x"
+    server.add(wire, Route(b"found"))
+    resp = fetch(server.url("/évasion à/%7Euser/a|b[1]/%zz/./y/../x?q=a b&r=%41&s=é#top"))
+    assert resp.content == b"found"
+    assert server.requests[-1][0] == wire + "?q=a%20b&r=%41&s=%C3%A9"
+
+
+def test_only_the_headers_we_ask_for_are_sent(server: LocalServer) -> None:
+    url = server.add("/h", Route(b"ok"))
+    fetch(url, accept="application/rss+xml")
+    assert server.requests[-1][1] == {
+        "Host": server.base.removeprefix("http://"),
+        "User-Agent": FAST.user_agent,
+        "Accept": "application/rss+xml",
+        "Accept-Encoding": "gzip, deflate",
+    }
+
+
+def test_repeated_response_headers_are_joined(server: LocalServer) -> None:
+    url = server.add("/twice", Route(b"ok", headers={"Link": "<a>", "X-Seen": "1"}))
+    assert fetch(url).headers["link"] == "<a>"
+    assert fetch(url).headers["content-length"] == "2"
+
+
+@contextmanager
+def raw_server(answer: bytes, tls: ssl.SSLContext | None = None) -> Iterator[tuple[str, list[int]]]:
+    """A server that reads each request's head, writes ``answer`` and closes the connection
+    (whatever ``answer`` says about keep-alive). Yields its base URL and a count of the
+    connections it took."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    connections = [0]
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return  # closed: the test is over
+            connections[0] += 1
+            try:
+                if tls is not None:
+                    conn = tls.wrap_socket(conn, server_side=True)
+                head = b""
+                while b"\r\n\r\n" not in head:
+                    data = conn.recv(65536)
+                    if not data:
+                        break
+                    head += data
+                if head:
+                    conn.sendall(answer)
+            except (OSError, ssl.SSLError):
+                pass  # the client refused our certificate
+            finally:
+                conn.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    scheme = "https" if tls else "http"
+    try:
+        yield f"{scheme}://127.0.0.1:{listener.getsockname()[1]}", connections
+    finally:
+        listener.close()
+
+
+def test_a_kept_alive_connection_the_server_closed_is_not_an_error() -> None:
+    # The answer promises keep-alive, then the server closes: the next request must not
+    # fail on the dead pooled connection.
+    ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+    with raw_server(ok) as (base, connections):
+
+        async def go() -> list[bytes]:
+            async with Fetcher(FAST, robots=RobotsCache()) as f:
+                first = await f.get(base + "/a")
+                await asyncio.sleep(0.05)  # the server's close arrives while idle
+                return [first.content, (await f.get(base + "/b")).content]
+
+        assert asyncio.run(go()) == [b"ok", b"ok"]
+        assert connections[0] == 2
+
+
+@pytest.mark.parametrize(
+    ("answer", "message"),
+    [
+        pytest.param(b"", "closed the connection without answering", id="hang-up"),
+        pytest.param(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort",
+            "the body from 127.0.0.1 was cut short or malformed",
+            id="truncated",
+        ),
+        pytest.param(b"SMTP ready\r\n\r\n", "sent an unreadable response", id="not-http"),
+    ],
+)
+def test_a_server_breaking_the_protocol_is_one_readable_line(answer: bytes, message: str) -> None:
+    with raw_server(answer) as (base, _), pytest.raises(FetchError) as err:
+        fetch(base + "/x")
+    text = str(err.value)
+    assert text.startswith("the server broke the protocol: ")
+    assert message in text
+    assert "\n" not in text
+
+
+def test_a_closed_port_names_the_address() -> None:
+    with pytest.raises(FetchError, match=r"^cannot connect to 127\.0\.0\.1:9: connection refused$"):
+        fetch("http://127.0.0.1:9/feed")
+
+
+def test_an_untrusted_certificate_is_refused_unless_verification_is_off(tmp_path: Path) -> None:
+    context = server_context(*make_certificate(tmp_path))
+    ok = b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nsecure"
+    with raw_server(ok, tls=context) as (base, _):
+        port = base.rsplit(":", 1)[1]
+        with pytest.raises(FetchError) as err:
+            fetch(base + "/x")
+        assert str(err.value) == (
+            f"cannot connect: the TLS certificate of 127.0.0.1:{port} is not trusted "
+            "(self-signed certificate)"
+        )
+        assert fetch(base + "/x", replace(FAST, verify_tls=False)).content == b"secure"
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("http://exa\nmple.com/", "control character '\\n'"),
+        ("http://example.com:99999/", "Port out of range"),
+        ("http:///nohost", "invalid URL"),
+    ],
+)
+def test_an_invalid_url_is_a_fetch_error_naming_it(url: str, message: str) -> None:
+    with pytest.raises(FetchError, match="invalid URL") as err:
+        fetch(url)
+    assert message in str(err.value)
+
+
+def test_proxies_come_from_the_environment(
+    server: LocalServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HTTP_PROXY", server.base)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    # A proxy is asked for the absolute URL; this one is our test server.
+    server.add("http://outlet.example/page", Route(b"via the proxy"))
+    assert fetch("http://outlet.example/page").content == b"via the proxy"
+
+
+def test_no_proxy_hosts_are_reached_directly(
+    server: LocalServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = server.add("/direct", Route(b"direct"))
+    monkeypatch.setenv("HTTP_PROXY", "127.0.0.1:9")  # nothing listens there
+    monkeypatch.delenv("no_proxy", raising=False)
+    monkeypatch.setenv("NO_PROXY", "")
+    with pytest.raises(
+        FetchError, match=r"cannot connect to the proxy 127\.0\.0\.1:9: connection refused"
+    ):
+        fetch(url)
+    monkeypatch.setenv("NO_PROXY", "localhost,127.0.0.1")
+    assert fetch(url).content == b"direct"
+
+
+def test_a_closed_fetcher_refuses_to_fetch(server: LocalServer) -> None:
+    url = server.add("/x", Route(b"ok"))
+
+    async def go() -> None:
+        f = Fetcher(FAST, robots=RobotsCache())
+        assert (await f.get(url)).content == b"ok"  # the session opens on first use
+        await f.aclose()
+        with pytest.raises(RuntimeError, match="closed"):
+            await f.get(url)
+
+    asyncio.run(go())
 
 
 @pytest.mark.parametrize(

@@ -223,32 +223,3 @@ def test_article_links_from_a_public_feed_to_private_addresses_are_not_followed(
     assert not [p for p in server.hits if p.startswith(("/2024/", "/private/"))]
     assert any("from a public address to a loopback" in w for w in outcome.warnings)
     assert stored(store)["ndc-2001"]["text"].startswith("Des hommes lourdement armés")
-
-
-def test_a_kept_alive_connection_the_server_closed_is_seen_as_such() -> None:
-    """Article pages reuse kept-alive connections; httpcore's pool drops one whose socket
-    reads as closed before reusing it. The fetcher's streams answer that from the socket
-    itself (cheaply), and pass every other question on."""
-    import socket
-
-    import httpcore
-
-    from crawler.fetch import _Stream
-
-    ours, theirs = socket.socketpair()
-
-    class Inner(httpcore.AsyncNetworkStream):
-        def get_extra_info(self, info: str) -> object:
-            return {"socket": ours, "client_addr": ("127.0.0.1", 1)}.get(info)
-
-    stream = _Stream(Inner())
-    try:
-        assert stream.get_extra_info("is_readable") is False
-        assert stream.get_extra_info("client_addr") == ("127.0.0.1", 1)
-        theirs.close()  # the server ends the idle connection
-        assert stream.get_extra_info("is_readable") is True
-        ours.close()
-        assert stream.get_extra_info("is_readable") is True
-    finally:
-        ours.close()
-        theirs.close()

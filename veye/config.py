@@ -36,7 +36,7 @@ from veye.yaml_source import LoadedYaml, expand_env, format_path, load_yaml
 
 if TYPE_CHECKING:
     # Imported where used: loading settings must stay quick for every command, and these
-    # bring in the crawler's and clustering's dependencies (httpx, trafilatura, numpy).
+    # bring in the crawler's and clustering's dependencies (aiohttp, trafilatura, numpy).
     from crawler.collect import CollectOptions
     from crawler.fetch import FetchSettings
     from storage.clusters import ClusterParams

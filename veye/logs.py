@@ -86,4 +86,6 @@ def setup(level: str = "info", fmt: str = "text", secrets: tuple[str, ...] = ())
     root.setLevel(level.upper())
     # APScheduler logs every job run at INFO; only its warnings are news.
     logging.getLogger("apscheduler").setLevel(max(logging.WARNING, root.level))
-    logging.getLogger("httpx").setLevel(max(logging.WARNING, root.level))
+    # The HTTP clients (aiohttp for crawling, httpx for webhooks) likewise.
+    for name in ("aiohttp", "httpx"):
+        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
