@@ -304,6 +304,8 @@ class _Batch:
         clusters it started, by provisional id."""
         real = self._create_started()
         signatures.save_signatures(self.conn, self.new_sigs)
+        if self.new_sigs:
+            signatures.merge_recent(self.conn)
         self.new_sigs = []
         if self.links:
             self.conn.execute(_LINK, self.links)

@@ -27,6 +27,7 @@ from storage.schema import (
     deliveries,
     runtime,
     signature_bands,
+    signature_bands_recent,
     signatures,
     sources,
 )
@@ -42,6 +43,7 @@ TABLES: tuple[sa.Table, ...] = (
     article_entities,
     signatures,
     signature_bands,
+    signature_bands_recent,
     cluster_entities,
     runtime,
     alerts,

@@ -155,6 +155,20 @@ signature_bands = Table(
     sqlite_with_rowid=False,
 )
 
+#: The newest items' bands, the same rows, until they are moved into ``signature_bands`` in
+#: one sorted pass (:func:`storage.signatures.merge_recent`). A band's hash is random: a
+#: batch's rows inserted straight into the big table land on as many pages as it has, and
+#: every page they touch is written again at each commit. Here they touch a small table's.
+signature_bands_recent = Table(
+    "signature_bands_recent",
+    metadata,
+    Column("band", SmallInteger, nullable=False),
+    Column("hash", BigInteger, nullable=False),
+    Column("article_id", Integer, nullable=False),
+    PrimaryKeyConstraint("band", "hash", "article_id"),
+    sqlite_with_rowid=False,
+)
+
 #: The places, prisons and gangs an alerting cluster is about, for matching later reports
 #: of the same event: ``key`` is ``kind:normalised name``, ``at`` the cluster's ``event_at``.
 cluster_entities = Table(

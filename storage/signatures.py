@@ -1,8 +1,13 @@
 """Stored MinHash signatures and their LSH bands: near-duplicate candidates by index lookup.
 
 Each signed item has one ``signatures`` row (the signature, for verification) and ``BANDS``
-``signature_bands`` rows. Looking up a text's candidates is one query on the bands' primary
-key, so nothing is held in memory between batches and a restart forgets nothing."""
+band rows. Looking up a text's candidates is a query on the bands' primary key, so nothing is
+held in memory between batches and a restart forgets nothing.
+
+Band rows go first into ``signature_bands_recent``, and are moved into ``signature_bands`` in
+one sorted pass once it holds :data:`MERGE_ROWS` (:func:`merge_recent`): their hashes are
+random, and inserted straight into the big table each would dirty a page of its own, which
+every commit writes again; the cost per item would grow with the store. Lookups read both."""
 
 from __future__ import annotations
 
@@ -16,7 +21,7 @@ import numpy.typing as npt
 import sqlalchemy as sa
 
 from storage import similarity
-from storage.schema import signature_bands, signatures
+from storage.schema import signature_bands, signature_bands_recent, signatures
 from storage.similarity import Signature
 
 __all__ = [
@@ -25,6 +30,7 @@ __all__ = [
     "Stored",
     "fetch_bands",
     "find_copies",
+    "merge_recent",
     "save_signature",
     "save_signatures",
 ]
@@ -32,6 +38,14 @@ __all__ = [
 #: Most candidates verified per lookup, newest first: a flood of identical stubs cannot make
 #: one lookup slow.
 CANDIDATE_LIMIT = 200
+
+#: Band rows (``BANDS`` per item, so about 5,000 items) kept apart before they are merged: the
+#: small table's pages are what each batch dirties, and a merge writes the big table's pages
+#: once for all of them.
+MERGE_ROWS = 160_000
+
+#: Where band rows are, the newest first.
+_BAND_TABLES = (signature_bands_recent, signature_bands)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,10 +63,13 @@ def _lookup() -> sa.TextClause:
     (a 32-term expression rebuilt per item would cost more than the lookup itself). Each
     ``(band, hash)`` term is a primary-key search; SQLite ORs them (MULTI-INDEX OR)."""
     terms = " OR ".join(f"(band = {i} AND hash = :h{i})" for i in range(similarity.BANDS))
+    candidates = " UNION ALL ".join(
+        f"SELECT article_id FROM {t.name} WHERE {terms}" for t in _BAND_TABLES
+    )
     return sa.text(
         "SELECT s.article_id, s.minhash, a.cluster_id FROM signatures s "
         "JOIN articles a ON a.id = s.article_id "
-        f"WHERE s.article_id IN (SELECT article_id FROM signature_bands WHERE {terms}) "
+        f"WHERE s.article_id IN ({candidates}) "
         "AND s.at BETWEEN :lo AND :hi ORDER BY s.article_id DESC LIMIT :limit"
     ).bindparams(
         sa.bindparam("lo", type_=signatures.c.at.type),
@@ -62,11 +79,14 @@ def _lookup() -> sa.TextClause:
 
 _LOOKUP = _lookup()
 _INSERT_SIGNATURE = signatures.insert()
-_INSERT_BANDS = signature_bands.insert()
-_DELETE_BAND = signature_bands.delete().where(
-    signature_bands.c.band == sa.bindparam("b"),
-    signature_bands.c.hash == sa.bindparam("h"),
-    signature_bands.c.article_id == sa.bindparam("a"),
+_INSERT_BANDS = signature_bands_recent.insert()
+_DELETE_BANDS = tuple(
+    t.delete().where(
+        t.c.band == sa.bindparam("b"),
+        t.c.hash == sa.bindparam("h"),
+        t.c.article_id == sa.bindparam("a"),
+    )
+    for t in _BAND_TABLES
 )
 
 
@@ -80,14 +100,13 @@ def save_signature(
             sa.select(signatures.c.minhash).where(signatures.c.article_id == article_id)
         ).scalar_one_or_none()
         if old is not None:
-            # By the full primary key: the bands table has no article_id index.
-            conn.execute(
-                _DELETE_BAND,
-                [
-                    {"b": i, "h": h, "a": article_id}
-                    for i, h in enumerate(similarity.band_hashes(similarity.from_bytes(old)))
-                ],
-            )
+            # By the full primary key: the bands tables have no article_id index.
+            keys = [
+                {"b": i, "h": h, "a": article_id}
+                for i, h in enumerate(similarity.band_hashes(similarity.from_bytes(old)))
+            ]
+            for delete in _DELETE_BANDS:
+                conn.execute(delete, keys)
             conn.execute(signatures.delete().where(signatures.c.article_id == article_id))
     conn.execute(
         _INSERT_SIGNATURE, {"article_id": article_id, "minhash": similarity.to_bytes(sig), "at": at}
@@ -147,27 +166,32 @@ class Stored:
 #: Most stored items a new item is compared with through one band.
 MAX_PER_BAND = 64
 
+
 # The newest MAX_PER_BAND items of each ``(band, hash)``, read backwards along the primary key:
 # a band every story of an outlet shares (its boilerplate) must not cost a read of all of
 # them. One band per query, its hashes a JSON array of plain integers: a third of the cost of
 # one query over ``[band, hash]`` pairs, whose every element SQLite must take apart.
 # CROSS JOIN fixes SQLite's join order: the hashes drive, each a primary-key search.
-_BAND_MATCHES = {
-    "sqlite": sa.text(
-        "SELECT sb.hash, sb.article_id FROM json_each(:hashes) j "
-        "CROSS JOIN signature_bands sb ON sb.band = :band AND sb.hash = j.value "
-        "AND sb.article_id IN (SELECT s2.article_id FROM signature_bands s2 "
-        "WHERE s2.band = :band AND s2.hash = j.value "
-        f"ORDER BY s2.article_id DESC LIMIT {MAX_PER_BAND})"
-    ),
-    "postgresql": sa.text(
-        "SELECT sb.hash, sb.article_id "
-        "FROM jsonb_array_elements_text(CAST(:hashes AS jsonb)) j(value) CROSS JOIN LATERAL ("
-        "SELECT s2.hash, s2.article_id FROM signature_bands s2 "
-        "WHERE s2.band = CAST(:band AS smallint) AND s2.hash = CAST(j.value AS bigint) "
-        f"ORDER BY s2.article_id DESC LIMIT {MAX_PER_BAND}) sb"
-    ),
-}
+def _band_matches(table: str) -> dict[str, sa.TextClause]:
+    return {
+        "sqlite": sa.text(
+            f"SELECT sb.hash, sb.article_id FROM json_each(:hashes) j "
+            f"CROSS JOIN {table} sb ON sb.band = :band AND sb.hash = j.value "
+            f"AND sb.article_id IN (SELECT s2.article_id FROM {table} s2 "
+            "WHERE s2.band = :band AND s2.hash = j.value "
+            f"ORDER BY s2.article_id DESC LIMIT {MAX_PER_BAND})"
+        ),
+        "postgresql": sa.text(
+            "SELECT sb.hash, sb.article_id "
+            "FROM jsonb_array_elements_text(CAST(:hashes AS jsonb)) j(value) CROSS JOIN LATERAL ("
+            f"SELECT s2.hash, s2.article_id FROM {table} s2 "
+            "WHERE s2.band = CAST(:band AS smallint) AND s2.hash = CAST(j.value AS bigint) "
+            f"ORDER BY s2.article_id DESC LIMIT {MAX_PER_BAND}) sb"
+        ),
+    }
+
+
+_BAND_MATCHES = tuple(_band_matches(t.name) for t in _BAND_TABLES)
 _SIGNATURE_COLUMNS = (
     sa.column("article_id", sa.Integer),
     sa.column("minhash", sa.LargeBinary),
@@ -205,8 +229,12 @@ def fetch_bands(
         for start in range(0, len(wanted), _PAIRS_PER_QUERY):
             chunk = json.dumps(wanted[start : start + _PAIRS_PER_QUERY])
             params = {"band": band, "hashes": chunk}
-            for h, article_id in conn.execute(_BAND_MATCHES[dialect], params).fetchall():
-                by_band.setdefault((band, h), []).append(article_id)
+            for matches in _BAND_MATCHES:
+                for h, article_id in conn.execute(matches[dialect], params).fetchall():
+                    by_band.setdefault((band, h), []).append(article_id)
+    for key, found in by_band.items():
+        if len(found) > MAX_PER_BAND:  # each table gave its newest: keep the newest of all
+            by_band[key] = sorted(found, reverse=True)[:MAX_PER_BAND]
     ids = sorted({a for found in by_band.values() for a in found})
     stored: dict[int, Stored] = {}
     for start in range(0, len(ids), _PAIRS_PER_QUERY):
@@ -234,6 +262,31 @@ def save_signatures(
         [(a, similarity.to_bytes(s), to_db(at) if to_db else at) for a, s, _, at in rows],
     )
     conn.exec_driver_sql(
-        f"INSERT INTO signature_bands (band, hash, article_id) VALUES ({mark}, {mark}, {mark})",
+        f"INSERT INTO {signature_bands_recent.name} (band, hash, article_id) "
+        f"VALUES ({mark}, {mark}, {mark})",
         [(i, h, a) for a, _, bands, _ in rows for i, h in enumerate(bands)],
     )
+
+
+_COUNT_RECENT = sa.text(
+    f"SELECT count(*) FROM (SELECT 1 FROM {signature_bands_recent.name} LIMIT :n) r"
+)
+_MERGE = (
+    sa.text(
+        f"INSERT INTO {signature_bands.name} (band, hash, article_id) "
+        f"SELECT band, hash, article_id FROM {signature_bands_recent.name}"
+    ),
+    signature_bands_recent.delete(),
+)
+
+
+def merge_recent(conn: sa.Connection, *, at_least: int | None = None) -> bool:
+    """Move the recent band rows into ``signature_bands`` once there are ``at_least`` of them
+    (:data:`MERGE_ROWS`), within the caller's transaction; True if it did. They are read in
+    key order, so the big table takes them page after page."""
+    at_least = MERGE_ROWS if at_least is None else at_least
+    if conn.execute(_COUNT_RECENT, {"n": at_least}).scalar_one() < at_least:
+        return False
+    for statement in _MERGE:
+        conn.execute(statement)
+    return True

@@ -21,7 +21,7 @@ from crawler.records import ArticleData
 from storage.clusters import ClusterParams, assign, get_cluster, list_clusters
 from storage.items import save_items
 from storage.records import ClusterChange
-from storage.schema import articles, signature_bands
+from storage.schema import articles, signature_bands, signature_bands_recent
 from storage.store import Store
 from veye.pipeline import process
 
@@ -363,6 +363,58 @@ def test_a_copy_that_alerts_makes_its_cluster_alert(store: Store) -> None:
     )
 
 
+def band_rows(conn: sa.Connection, table: sa.Table | None = None) -> int:
+    """Band rows in ``table``, or in both band tables."""
+    tables = [table] if table is not None else [signature_bands, signature_bands_recent]
+    return sum(
+        conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one() for t in tables
+    )
+
+
+def test_copies_are_found_on_both_sides_of_a_band_merge(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from storage import signatures
+
+    # Merged as soon as two items' bands are waiting: the first two stories end up in the big
+    # table, the third waits in the small one.
+    monkeypatch.setattr(signatures, "MERGE_ROWS", 2 * 32)
+    store = Store.open(f"sqlite:///{tmp_path}/v.db")
+    try:
+        # Three unrelated stories (no run of four words in common).
+        first = [
+            art(n, text=" ".join(f"mot{n}x{k}" for k in range(60)) + ".") for n in (1, 2, 3)
+        ]
+        started = [run(store, [(a, None)], NOW)[0] for a in first]
+        with store.engine.connect() as conn:
+            assert band_rows(conn, signature_bands) == 64
+            assert band_rows(conn, signature_bands_recent) == 32
+        # A copy of each: the merged ones are found in the big table, the last in the small.
+        copies = [
+            replace(
+                a,
+                source="b",
+                url=f"https://b.example/{n}",
+                canonical_url=f"https://b.example/{n}",
+                guid=f"b{n}",
+                title="Repris",
+                text=a.text + " Source : AP.",
+            )
+            for n, a in enumerate(first)
+        ]
+        joined = [run(store, [(c, None)], NOW + timedelta(hours=1))[0] for c in copies]
+        assert [(j.via, j.cluster_id) for j in joined] == [
+            ("copy", s.cluster_id) for s in started
+        ]
+        # An edit replaces the item's bands wherever they were.
+        edited = replace(first[0], text="Un tout autre texte, sans rapport avec le premier. " * 5)
+        run(store, [(edited, None)], NOW + timedelta(hours=2))
+        with store.engine.connect() as conn:
+            assert band_rows(conn) == 32 * 6
+    finally:
+        store.close()
+
+
 def test_signatures_survive_a_restart(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/v.db"
     first = Store.open(url)
@@ -371,8 +423,7 @@ def test_signatures_survive_a_restart(tmp_path: Path) -> None:
     reopened = Store.open(url)
     try:
         with reopened.engine.connect() as conn:
-            bands = conn.execute(sa.select(sa.func.count()).select_from(signature_bands))
-            assert bands.scalar_one() == 32
+            assert band_rows(conn) == 32
         copy = art(2, source="b", title="Republié", text=art(1).text + " Source : AP.")
         (joined,) = run(reopened, [(copy, None)], NOW + timedelta(hours=3))
         assert (joined.kind, joined.via, joined.cluster_id) == (

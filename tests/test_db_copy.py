@@ -81,7 +81,8 @@ def test_a_sqlite_store_moves_to_postgresql_whole(
             if table.name in ("runtime", "sources"):
                 continue  # live state is left behind; compared below
             assert table_rows(copy, table) == table_rows(source, table), table.name
-        for table in ("articles", "clusters", "alerts", "signatures", "signature_bands"):
+        # The few stories of this store have their bands in the recent table (not merged).
+        for table in ("articles", "clusters", "alerts", "signatures", "signature_bands_recent"):
             with copy.connect() as conn:
                 assert conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one() > 0
         with source.connect() as a, copy.connect() as b:
