@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 import numpy as np
+import numpy.typing as npt
 import sqlalchemy as sa
 
 from crawler.records import ArticleData
@@ -105,13 +106,19 @@ def assign(
     known = signed or {}
     given = [known.get(i, _UNSIGNED) for i, o in enumerate(report.outcomes) if o.status == "new"]
     sigs = b.prepare(fresh, given)
+    # An edit signs again as it is placed, so its new bands are unknown up front: with one in
+    # the batch, no item is taken for alone.
+    edits = any(o.status == "updated" for o in report.outcomes)
+    alone = [False] * len(sigs) if edits else b.alone
     changes: list[ClusterChange] = []
     n = 0
     for outcome, (article, verdict) in zip(report.outcomes, items, strict=True):
         if outcome.status == "new":
             sig, bands = sigs[n]
+            changes.append(
+                _place(b, outcome.article_id, article, verdict, sig, bands, alone=alone[n])
+            )
             n += 1
-            changes.append(_place(b, outcome.article_id, article, verdict, sig, bands))
         elif outcome.status == "also":
             pending.discard((outcome.article_id, article.source))
             changes.append(_outlet(b, outcome.article_id))
@@ -164,6 +171,9 @@ class _Batch:
     signed_bands: dict[tuple[int, int], list[int]] = field(default_factory=dict)
     #: Carriers of this batch's new items.
     carriers: dict[int, set[tuple[int, str]]] = field(default_factory=dict)
+    #: By position among the new items: True for one that shares no band with a stored item
+    #: nor with another new item, so has no copy to look for and is no one's candidate.
+    alone: list[bool] = field(default_factory=list)
     # Writes owed.
     new_sigs: list[tuple[int, Signature, Sequence[int], datetime]] = field(default_factory=list)
     links: list[dict[str, Any]] = field(default_factory=list)
@@ -195,6 +205,8 @@ class _Batch:
         rows = iter(table.tolist())
         out = [(None, []) if sig is None else (sig, next(rows)) for sig in sigs]
         self.db_bands, self.db_sigs = signatures.fetch_bands(self.conn, table)
+        lonely = iter(_alone(table, self.db_bands).tolist())
+        self.alone = [sig is not None and next(lonely) for sig in sigs]
         # The clusters of the stored candidates are read when an item joins one (see
         # :meth:`state`): most candidates turn out too old or too different to join.
         if fresh:
@@ -368,6 +380,25 @@ class _Batch:
         return real
 
 
+def _alone(
+    table: npt.NDArray[np.int64], db_bands: Mapping[tuple[int, int], Sequence[int]]
+) -> npt.NDArray[np.bool_]:
+    """For each row of band hashes ``table``: True when none of its bands is shared with
+    another row or found among the stored ``db_bands``. Most new stories are alone, and
+    checking them all at once here spares each a lookup per band."""
+    shared = np.zeros(len(table), dtype=bool)
+    stored: dict[int, list[int]] = {}
+    for band, h in db_bands:
+        stored.setdefault(band, []).append(h)
+    for band in range(table.shape[1] if len(table) else 0):
+        column = table[:, band]
+        _, inverse, counts = np.unique(column, return_inverse=True, return_counts=True)
+        shared |= counts[inverse] > 1
+        if band in stored:
+            shared |= np.isin(column, np.array(stored[band], dtype=np.int64))
+    return ~shared
+
+
 def _place(
     b: _Batch,
     article_id: int,
@@ -375,8 +406,11 @@ def _place(
     verdict: VerdictLike | None,
     sig: Signature | None,
     bands: list[int],
+    *,
+    alone: bool = False,
 ) -> ClusterChange:
-    """A new item: join the cluster of a copy, else of the same event, else start one."""
+    """A new item: join the cluster of a copy, else of the same event, else start one.
+    ``alone``: it shares no band with anything (see :func:`_alone`), so it has no copy."""
     conn, params = b.conn, b.params
     at = event_time(article.published, b.now)
     alert = bool(verdict and verdict.alert)
@@ -387,7 +421,7 @@ def _place(
     target: int | None = None
     via, score = "start", None
     # Copies first: shared text is stronger evidence than shared places.
-    if sig is not None:
+    if sig is not None and not alone:
         best = next((c for c in b.copies(sig, bands, at) if c.cluster_id is not None), None)
         if best is not None:
             target, via, score = best.cluster_id, "copy", best.similarity
@@ -405,7 +439,8 @@ def _place(
         if target is not None:
             via = "event"
     if sig is not None:
-        b.sign(article_id, sig, bands, at)
+        if not alone:  # no later item of the batch shares a band with it
+            b.sign(article_id, sig, bands, at)
         b.new_sigs.append((article_id, sig, bands, at))
 
     if target is None:

@@ -13,6 +13,7 @@ from itertools import combinations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import sqlalchemy as sa
 
@@ -413,6 +414,47 @@ def test_copies_are_found_on_both_sides_of_a_band_merge(
             assert band_rows(conn) == 32 * 6
     finally:
         store.close()
+
+
+def test_stories_alone_are_found_as_such() -> None:
+    from storage.clusters import _alone
+
+    table = np.array([[1, 2, 3], [4, 5, 6], [7, 5, 9], [10, 11, 12], [13, 14, 15]], np.int64)
+    # Rows 1 and 2 share band 1's hash; row 3 shares band 2's with a stored item.
+    stored = {(2, 12): [99], (0, 2): [98]}  # (0, 2): another band's hash, no match
+    assert _alone(table, stored).tolist() == [True, False, False, False, True]
+    assert _alone(np.zeros((0, 3), np.int64), stored).tolist() == []
+
+
+def test_skipping_stories_alone_changes_no_cluster(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The labelled corpus (copies, events, unrelated stories) clusters the same with the
+    shortcut for stories that share no band, and with every story looked up in full."""
+    from storage import clusters as clusters_module
+
+    quick = Store.open(f"sqlite:///{tmp_path}/quick.db")
+    try:
+        quick_ids, quick_changes = load_all(quick)
+    finally:
+        quick.close()
+    seen: list[bool] = []
+    real = clusters_module._alone
+
+    def nobody_alone(table: Any, db_bands: Any) -> Any:
+        found = real(table, db_bands)
+        seen.extend(found.tolist())
+        return np.zeros(len(table), dtype=bool)
+
+    monkeypatch.setattr(clusters_module, "_alone", nobody_alone)
+    full = Store.open(f"sqlite:///{tmp_path}/full.db")
+    try:
+        full_ids, full_changes = load_all(full)
+    finally:
+        full.close()
+    assert any(seen) and not all(seen)  # the shortcut had stories to skip, and others
+    assert quick_ids == full_ids
+    assert quick_changes == full_changes
 
 
 def test_signatures_survive_a_restart(tmp_path: Path) -> None:
