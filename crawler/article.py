@@ -17,7 +17,7 @@ from typing import Any
 
 from crawler.errors import CrawlError, FetchError, RobotsDisallowed
 from crawler.fetch import Fetcher, Response
-from crawler.language import detect
+from crawler.language import detect, detect_many
 from crawler.layouts import CONTENT_SELECTOR, select_page
 from crawler.offload import Offload
 from crawler.records import ArticleData, Source
@@ -155,14 +155,25 @@ def _parse_date(value: object) -> datetime | None:
 def merge_page(article: ArticleData, page: PageText, hint: str | None) -> ArticleData:
     """``article`` with the page's text where it is longer; the feed's summary is kept, and
     the feed's own date and authors win over the page's."""
+    title, text = _chosen(article, page)
+    return _merged(article, page, title, text, detect(f"{title}\n{text}", hint))
+
+
+def _chosen(article: ArticleData, page: PageText) -> tuple[str, str]:
+    """The merged item's title and text."""
     text = page.text if len(page.text) > len(article.text) else article.text
-    title = article.title or page.title
+    return article.title or page.title, text
+
+
+def _merged(
+    article: ArticleData, page: PageText, title: str, text: str, language: str | None
+) -> ArticleData:
     return replace(
         article,
         title=title,
         summary=article.summary or page.description,
         text=text,
-        language=detect(f"{title}\n{text}", hint),
+        language=language,
         published=article.published or page.published,
         authors=article.authors or page.authors,
     )
@@ -172,24 +183,36 @@ def _read_page(
     article: ArticleData, html: bytes, url: str, hint: str | None, selector: str | None
 ) -> tuple[ArticleData | None, bool]:
     """``article`` merged with its page's text (``None`` when the page has none), and
-    whether ``selector`` missed (so the generic extractor read the page). Run in a worker
-    process: extraction and language detection both cost CPU."""
-    # The page's title, description, date and authors only fill what the feed left out.
-    complete = bool(article.title and article.summary and article.published and article.authors)
-    page = extract_page(html, url, metadata=not complete, selector=selector)
-    missed = bool(selector) and (page is None or not page.by_selector)
-    if page is None:
-        return None, missed
-    merged = merge_page(article, page, hint)
-    _ = merged.key, merged.content_hash  # hashed here, in the worker, sent with the item
-    return merged, missed
+    whether ``selector`` missed (so the generic extractor read the page)."""
+    return _read_pages([(article, html, url)], hint, selector)[0]
 
 
 def _read_pages(
     pages: Sequence[tuple[ArticleData, bytes, str]], hint: str | None, selector: str | None
 ) -> list[tuple[ArticleData | None, bool]]:
-    """:func:`_read_page` of each ``(article, html, url)``, in one call to a worker."""
-    return [_read_page(article, html, url, hint, selector) for article, html, url in pages]
+    """:func:`_read_page` of each ``(article, html, url)``, in one call to a worker process:
+    extraction and language detection both cost CPU (the languages detected together)."""
+    found: list[tuple[PageText | None, bool]] = []
+    for article, html, url in pages:
+        # The page's title, description, date and authors only fill what the feed left out.
+        complete = bool(article.title and article.summary and article.published and article.authors)
+        page = extract_page(html, url, metadata=not complete, selector=selector)
+        found.append((page, bool(selector) and (page is None or not page.by_selector)))
+    chosen = [
+        _chosen(article, page) if page is not None else None
+        for (article, _, _), (page, _) in zip(pages, found, strict=True)
+    ]
+    texts = [f"{title}\n{text}" for title, text in filter(None, chosen)]
+    languages = iter(detect_many(texts, [hint] * len(texts)))
+    out: list[tuple[ArticleData | None, bool]] = []
+    for (article, _, _), (page, missed), picked in zip(pages, found, chosen, strict=True):
+        if page is None or picked is None:
+            out.append((None, missed))
+            continue
+        merged = _merged(article, page, *picked, next(languages))
+        _ = merged.key, merged.content_hash  # hashed here, in the worker, sent with the item
+        out.append((merged, missed))
+    return out
 
 
 def article_from_page(
