@@ -221,16 +221,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     max(1, n // args.items), args.items, 1, work, tag=f"growth{n}", shape=args.shape
                 )
                 per_item_ms = 1000 / r["veye_items_per_s"]["median"]
+                reader_ms = 1000 / r["reader_items_per_s"]["median"]
                 results["growth"].append(
                     {
                         "items": n,
                         "per_item_ms": per_item_ms,
+                        "reader_per_item_ms": reader_ms,
                         "peak_rss_mb": r["veye_peak_rss_mb"]["median"],
                         "workers_peak_rss_mb": r["veye_workers_peak_rss_mb"]["median"],
                     }
                 )
                 print(
-                    f"growth {n:>7} items: {per_item_ms:.3f} ms/item, "
+                    f"growth {n:>7} items: {per_item_ms:.3f} ms/item (reader {reader_ms:.3f}), "
                     f"peak RSS {r['veye_peak_rss_mb']['median']:.0f} MB "
                     f"(each parse worker {r['veye_workers_peak_rss_mb']['median']:.0f} MB)",
                     flush=True,
