@@ -141,33 +141,30 @@ signatures = Table(
     Column("at", DateTime(timezone=True), nullable=False),
 )
 
+
+def _band_table(name: str) -> Table:
+    return Table(
+        name,
+        metadata,
+        Column("band", SmallInteger, nullable=False),
+        Column("hash", BigInteger, nullable=False),
+        Column("article_id", Integer, nullable=False),
+        PrimaryKeyConstraint("band", "hash", "article_id"),
+        sqlite_with_rowid=False,
+    )
+
+
 #: LSH bands of every signature: items sharing a ``(band, hash)`` are near-duplicate
 #: candidates. The primary key is the lookup index (no rowid table beside it). No foreign
 #: key: a cascade would scan the table for want of an ``article_id`` index, and a band row
 #: left by a deleted item is harmless (lookups join ``signatures``, which cascades).
-signature_bands = Table(
-    "signature_bands",
-    metadata,
-    Column("band", SmallInteger, nullable=False),
-    Column("hash", BigInteger, nullable=False),
-    Column("article_id", Integer, nullable=False),
-    PrimaryKeyConstraint("band", "hash", "article_id"),
-    sqlite_with_rowid=False,
-)
+signature_bands = _band_table("signature_bands")
 
 #: The newest items' bands, the same rows, until they are moved into ``signature_bands`` in
 #: one sorted pass (:func:`storage.signatures.merge_recent`). A band's hash is random: a
 #: batch's rows inserted straight into the big table land on as many pages as it has, and
 #: every page they touch is written again at each commit. Here they touch a small table's.
-signature_bands_recent = Table(
-    "signature_bands_recent",
-    metadata,
-    Column("band", SmallInteger, nullable=False),
-    Column("hash", BigInteger, nullable=False),
-    Column("article_id", Integer, nullable=False),
-    PrimaryKeyConstraint("band", "hash", "article_id"),
-    sqlite_with_rowid=False,
-)
+signature_bands_recent = _band_table("signature_bands_recent")
 
 #: The places, prisons and gangs an alerting cluster is about, for matching later reports
 #: of the same event: ``key`` is ``kind:normalised name``, ``at`` the cluster's ``event_at``.
