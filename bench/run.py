@@ -216,30 +216,52 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         if growth:
             results["growth"] = []
             for n in growth:
-                # Databases of their own: the ingest run's already hold its items.
+                # Databases of their own: the ingest run's already hold its items. As many
+                # runs as the other figures (each a fresh database), median and spread.
                 r = ingest(
-                    max(1, n // args.items), args.items, 1, work, tag=f"growth{n}", shape=args.shape
+                    max(1, n // args.items),
+                    args.items,
+                    args.runs,
+                    work,
+                    tag=f"growth{n}",
+                    shape=args.shape,
                 )
-                per_item_ms = 1000 / r["veye_items_per_s"]["median"]
-                reader_ms = 1000 / r["reader_items_per_s"]["median"]
+                veye_ms = _per_item_ms(r["veye_items_per_s"])
+                reader_ms = _per_item_ms(r["reader_items_per_s"])
                 results["growth"].append(
                     {
                         "items": n,
-                        "per_item_ms": per_item_ms,
-                        "reader_per_item_ms": reader_ms,
+                        "per_item_ms": veye_ms["median"],
+                        "per_item_ms_spread": veye_ms,
+                        "reader_per_item_ms": reader_ms["median"],
+                        "reader_per_item_ms_spread": reader_ms,
                         "peak_rss_mb": r["veye_peak_rss_mb"]["median"],
                         "workers_peak_rss_mb": r["veye_workers_peak_rss_mb"]["median"],
                     }
                 )
                 print(
-                    f"growth {n:>7} items: {per_item_ms:.3f} ms/item (reader {reader_ms:.3f}), "
-                    f"peak RSS {r['veye_peak_rss_mb']['median']:.0f} MB "
-                    f"(each parse worker {r['veye_workers_peak_rss_mb']['median']:.0f} MB)",
+                    f"growth {n:>7} items: {_fmt_ms(veye_ms)} per item, reader "
+                    f"{_fmt_ms(reader_ms)}; peak RSS "
+                    f"{r['veye_peak_rss_mb']['median']:.0f} MB (each parse worker "
+                    f"{r['veye_workers_peak_rss_mb']['median']:.0f} MB)",
                     flush=True,
                 )
     args.out.write_text(json.dumps(results, indent=2))
     print(f"wrote {args.out}")
     return results
+
+
+def _per_item_ms(rate: dict[str, float]) -> dict[str, float]:
+    """Items per second as milliseconds per item (the slowest run is the largest)."""
+    return {
+        "median": 1000 / rate["median"],
+        "min": 1000 / rate["max"],
+        "max": 1000 / rate["min"],
+    }
+
+
+def _fmt_ms(d: dict[str, float]) -> str:
+    return f"{d['median']:.3f} ms [{d['min']:.3f}–{d['max']:.3f}]"
 
 
 def _fmt(d: dict[str, float], unit: str = "") -> str:

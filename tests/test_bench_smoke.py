@@ -31,7 +31,7 @@ def test_bench_runs_end_to_end_on_a_tiny_corpus(tmp_path: Path) -> None:
             "--search-items",
             "300",
             "--growth",
-            "",
+            "15",
             "--out",
             str(out),
         ],
@@ -55,4 +55,8 @@ def test_bench_runs_end_to_end_on_a_tiny_corpus(tmp_path: Path) -> None:
     assert full["articles"] == full["selector_articles"] > 0
     assert full["veye_articles_per_s"]["median"] > 0
     assert full["veye_selector_articles_per_s"]["median"] > 0
+    (growth,) = results["growth"]
+    assert growth["items"] == 15
+    assert 0 < growth["per_item_ms_spread"]["min"] <= growth["per_item_ms"]
+    assert growth["reader_per_item_ms"] > 0
     assert "feed ingest" in result.stdout
